@@ -1,0 +1,257 @@
+"""Real Mosquitto, InfluxDB 1.x and VictoriaMetrics processes on free loopback ports.
+
+Used by `plantstream demo`, the benchmarks and the test fixtures: each service gets
+its own data directory, is started as a child process, and is stopped by its PID
+(never by name). Fault tests use `kill`, `freeze` / `thaw` and `restart`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from plantstream.errors import ServiceError
+
+__all__ = ["InfluxD", "LocalService", "Mosquitto", "VictoriaMetrics", "free_port", "stack"]
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _binary(name: str, *candidates: str) -> str:
+    for candidate in (name, *candidates):
+        found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
+        if found:
+            return found
+    raise ServiceError(service=name, reason=f"`{name}` is not installed (run `make setup`)")
+
+
+class LocalService:
+    """A child process with a data directory, a port and a readiness probe."""
+
+    name = "service"
+
+    def __init__(self, *, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    # Subclasses say how to start and how to tell it is ready.
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    def start(self, *, timeout_s: float = 30.0) -> None:
+        if self.ready():  # someone else answers there: never mistake it for ours
+            raise ServiceError(service=self.name, reason=f"port {self.port} is already in use")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code, tail = self.process.returncode, self.log_tail()
+                self.stop()
+                raise ServiceError(service=self.name, reason=f"exited with {code}; log: {tail}")
+            if self.ready():
+                log.debug("%s ready on port %d (pid %d)", self.name, self.port, self.pid)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(service=self.name, reason=f"not ready after {timeout_s:.0f} s")
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """SIGTERM (the service saves its state), then SIGKILL after the timeout."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a frozen process cannot exit
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing saved."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.stop()
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> LocalService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Mosquitto(LocalService):
+    """Mosquitto 2 with persistence, so queued QoS 1 messages survive a restart."""
+
+    name = "mosquitto"
+
+    def __init__(self, *, data_dir: Path, port: int | None = None,
+                 extra_config: str = "") -> None:
+        super().__init__(data_dir=data_dir, port=port)
+        self.extra_config = extra_config
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        conf = self.data_dir / "mosquitto.conf"
+        persistence = self.data_dir / "persistence"
+        persistence.mkdir(exist_ok=True)
+        listener = ("" if "listener" in self.extra_config
+                    else f"listener {self.port} {LOOPBACK}\nallow_anonymous true\n")
+        conf.write_text(
+            listener
+            + f"persistence true\npersistence_location {persistence}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 0\nmax_inflight_messages 0\n"
+            "max_packet_size 16777216\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            + self.extra_config)
+        return [_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
+
+
+class InfluxD(LocalService):
+    """InfluxDB 1.x (`influxd`), HTTP API on a free port, RPC on another."""
+
+    name = "influxd"
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        conf = self.data_dir / "influxdb.conf"
+        rpc_port = free_port()
+        d = self.data_dir
+        conf.write_text(f"""
+reporting-disabled = true
+bind-address = "{LOOPBACK}:{rpc_port}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+  cache-max-memory-size = "1g"
+  max-series-per-database = 0
+  max-values-per-tag = 0
+[coordinator]
+  max-select-point = 0
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "{LOOPBACK}:{self.port}"
+  log-enabled = false
+  max-body-size = 0
+[continuous_queries]
+  enabled = false
+""")
+        return [_binary("influxd"), "-config", str(conf)]
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as r:
+                return bool(r.status == 204)
+        except OSError:
+            return False
+
+
+class VictoriaMetrics(LocalService):
+    """VictoriaMetrics single node: a real server that speaks InfluxDB `/api/v2/write`."""
+
+    name = "victoria-metrics"
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [_binary("victoria-metrics"), f"-httpListenAddr={LOOPBACK}:{self.port}",
+                f"-storageDataPath={self.data_dir / 'data'}", "-loggerLevel=WARN",
+                "-search.latencyOffset=0s", "-retentionPeriod=100y"]
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=0.5) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+
+@contextlib.contextmanager
+def stack(state_dir: Path) -> Iterator[tuple[Mosquitto, InfluxD]]:
+    """Mosquitto and InfluxDB together under one state directory."""
+    broker = Mosquitto(data_dir=state_dir / "mosquitto")
+    influx = InfluxD(data_dir=state_dir / "influxdb")
+    broker.start()
+    try:
+        influx.start()
+        try:
+            yield broker, influx
+        finally:
+            influx.stop()
+    finally:
+        broker.stop()

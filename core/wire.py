@@ -1,0 +1,227 @@
+"""Wire format v1: what an edge agent publishes and ingest decodes.
+
+A batch covers one closed interval [t_start_ms, t_end_ms) of one gateway, aligned to
+the flush interval, and is self-contained (see docs/wire-format.md):
+
+* the state of every machine at t_start and each state change inside the interval;
+* counter deltas per product (good / scrap / rework) and meter deltas per energy
+  carrier, rollover and resets already handled at the edge, raw registers kept;
+* the raw samples, columnar (offsets from t_start, values; null is a missing sample).
+
+Types and value constraints live here once; decoding JSON into these structs parses
+and validates in one pass (msgspec). Cross-field rules that a type cannot say
+(ordering, intervals) are in `check_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from plantstream.errors import WireError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Batch",
+    "CounterDelta",
+    "Health",
+    "MachineInterval",
+    "MeterDelta",
+    "SignalSamples",
+    "StateChange",
+    "Status",
+    "check_batch",
+    "decode_batch",
+    "encode",
+    "json_schema",
+]
+
+FORMAT_VERSION: Final = 1
+
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]  # up to 2100-01-01
+OffsetMs = Annotated[int, msgspec.Meta(ge=0)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+# Finite and non-negative: NaN and infinities fail `ge`, so a meter can never send them.
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0.0)]
+
+
+class StateChange(msgspec.Struct, array_like=True, frozen=True):
+    """`[t_ms, state]`: the machine entered `state` (a state-model code) at `t_ms`."""
+
+    t_ms: EpochMs
+    state: NonNegInt
+
+
+class CounterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Parts finished inside the interval, for one product."""
+
+    product: Id
+    good: NonNegInt = 0
+    scrap: NonNegInt = 0
+    rework: NonNegInt = 0
+
+
+class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Consumption of one energy carrier inside the interval, in the meter's unit.
+
+    `delta` is already corrected at the edge for rollover (`rollovers`) and resets
+    (`resets`); `raw_start` / `raw_end` are the register values as read, for audit.
+    `covered_ms` is the part of the interval with valid readings (completeness).
+    """
+
+    carrier: Id
+    unit: Id
+    delta: NonNegFloat
+    raw_start: float
+    raw_end: float
+    covered_ms: NonNegInt
+    rollovers: NonNegInt = 0
+    resets: NonNegInt = 0
+
+
+class SignalSamples(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Raw samples of one analog signal: parallel arrays, offsets from t_start.
+
+    A null value is a missing sample (it becomes NaN in the analytics core).
+    """
+
+    signal: Id
+    offsets_ms: list[OffsetMs]
+    values: list[float | None]
+
+
+class MachineInterval(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Everything one machine did inside the batch interval."""
+
+    machine: Id
+    state_at_start: NonNegInt
+    changes: list[StateChange] = []
+    counts: list[CounterDelta] = []
+    meters: list[MeterDelta] = []
+    samples: list[SignalSamples] = []
+    registers: dict[str, float] = {}  # raw counter registers at the end, for audit
+
+
+class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One gateway's data for [t_start_ms, t_end_ms); `seq` is never reused."""
+
+    v: Literal[1]
+    site: Id
+    gateway: Id
+    seq: NonNegInt
+    t_start_ms: EpochMs
+    t_end_ms: EpochMs
+    machines: list[MachineInterval]
+    backlog: bool = False  # published from the disk backlog after an outage
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(s.values) for m in self.machines for s in m.samples)
+
+
+class Status(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Birth (`online`, retained) and death (`offline`, the MQTT will) of a gateway."""
+
+    v: Literal[1]
+    site: Id
+    gateway: Id
+    state: Literal["online", "offline"]
+    version: str
+    config_hash: str
+    t_ms: EpochMs
+
+
+class Health(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Link health a gateway publishes every few seconds."""
+
+    v: Literal[1]
+    site: Id
+    gateway: Id
+    t_ms: EpochMs
+    rtt_ms: float | None
+    outages: NonNegInt
+    outage_s: NonNegFloat
+    backlog_batches: NonNegInt
+    backlog_age_s: NonNegFloat
+    shed_samples: NonNegInt
+    source_errors: NonNegInt
+    published_batches: NonNegInt
+
+
+_ENCODER = msgspec.json.Encoder()
+_BATCH_DECODER = msgspec.json.Decoder(Batch)
+
+
+def encode(message: Batch | Status | Health) -> bytes:
+    return _ENCODER.encode(message)
+
+
+def decode_batch(payload: bytes, *, topic: str = "", max_future_ms: int | None = None,
+                 now_ms: int | None = None) -> Batch:
+    """Parse, type-check and cross-check a batch; raise `WireError` with a reason."""
+    try:
+        batch = _BATCH_DECODER.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise WireError(reason="invalid_field", detail=str(exc), topic=topic) from None
+    except msgspec.DecodeError as exc:
+        raise WireError(reason="bad_json", detail=str(exc), topic=topic) from None
+    check_batch(batch, topic=topic, max_future_ms=max_future_ms, now_ms=now_ms)
+    return batch
+
+
+def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = None,
+                now_ms: int | None = None) -> None:
+    """The rules a type cannot express: ordering and containment inside the interval."""
+
+    def fail(reason: str, detail: str) -> WireError:
+        return WireError(reason=reason, detail=detail, topic=topic,
+                         gateway=batch.gateway, seq=batch.seq)
+
+    t0, t1 = batch.t_start_ms, batch.t_end_ms
+    if t1 <= t0:
+        raise fail("t_end_before_t_start", f"t_end_ms {t1} <= t_start_ms {t0}")
+    if max_future_ms is not None and now_ms is not None and t1 > now_ms + max_future_ms:
+        raise fail("future_timestamp", f"t_end_ms {t1} is {(t1 - now_ms) / 1000:.0f} s ahead")
+    seen: set[str] = set()
+    for m in batch.machines:
+        if m.machine in seen:
+            raise fail("duplicate_machine", f"machine {m.machine} appears twice")
+        seen.add(m.machine)
+        previous = t0
+        for change in m.changes:
+            if not t0 <= change.t_ms < t1:
+                raise fail("change_outside_interval",
+                           f"{m.machine}: state change at {change.t_ms} outside [{t0}, {t1})")
+            if change.t_ms < previous:
+                raise fail("changes_not_sorted", f"{m.machine}: state changes out of order")
+            previous = change.t_ms
+        span = t1 - t0
+        for meter in m.meters:
+            if meter.covered_ms > span:
+                raise fail("coverage_exceeds_interval",
+                           f"{m.machine}/{meter.carrier}: covered_ms {meter.covered_ms} > {span}")
+        for s in m.samples:
+            if len(s.offsets_ms) != len(s.values):
+                raise fail("sample_arrays_differ",
+                           f"{m.machine}/{s.signal}: {len(s.offsets_ms)} offsets, "
+                           f"{len(s.values)} values")
+            if s.offsets_ms and s.offsets_ms[-1] >= span:
+                raise fail("sample_outside_interval",
+                           f"{m.machine}/{s.signal}: offset {s.offsets_ms[-1]} >= {span}")
+            for v in s.values:
+                if v is not None and v != v:  # NaN: JSON cannot carry it, msgpack could
+                    raise fail("nan_value", f"{m.machine}/{s.signal}: NaN (send null)")
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of every v1 message, generated from the structs above."""
+    schemas, components = msgspec.json.schema_components([Batch, Status, Health])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://plantstream.example/schemas/wire-v1.json",
+        "title": "PlantStream wire format v1",
+        "oneOf": list(schemas),
+        "$defs": components,
+    }
