@@ -1,0 +1,73 @@
+"""The `plantstream` command line.
+
+Subcommands are an explicit registry: name -> module exposing
+`register(subparsers: argparse._SubParsersAction) -> None`. Modules are imported only
+when the command line is built, so a gateway (`plantstream[edge]`) never imports the
+server-side parts it does not have: a missing optional dependency hides that command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from plantstream import __version__
+from plantstream.errors import PlantStreamError
+
+__all__ = ["main"]
+
+# command name -> module with register(subparsers)
+COMMANDS: dict[str, str] = {
+    "demo": "plantstream.demo",
+    "edge": "plantstream.edge.cli",
+    "ingest": "plantstream.ingest.cli",
+    "bench": "plantstream.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plantstream",
+        description="5G industrial-internet telemetry for smart factories.")
+    parser.add_argument("--version", action="version", version=f"plantstream {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # an optional extra is not installed here
+            unavailable = sub.add_parser(name, help=f"(unavailable: {exc.name} missing)")
+            unavailable.set_defaults(handler=_unavailable(name, str(exc.name)))
+            continue
+        module.register(sub)
+    return parser
+
+
+def _unavailable(name: str, missing: str) -> object:
+    def handler(_: argparse.Namespace) -> int:
+        print(f"plantstream {name}: needs {missing}; install plantstream[server]",
+              file=sys.stderr)
+        return 2
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except PlantStreamError as exc:
+        print(f"plantstream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
