@@ -1,0 +1,41 @@
+"""Edge sources: one small interface, one folder each, an explicit registry.
+
+A source is an async context manager (enter connects, exit closes) with one call,
+`poll(until_ms)`, returning every reading with a timestamp before `until_ms` not yet
+returned. Store-and-forward is the framework's job, not the source's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from plantstream.edge.readings import Reading
+from plantstream.edge.sources.simulator import Simulator, SimulatorConfig
+
+__all__ = ["SOURCES", "Source", "SourceConfig", "build_source"]
+
+
+class Source(Protocol):
+    name: str
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def poll(self, until_ms: int) -> Sequence[Reading]: ...
+
+
+# All source configurations, a tagged union on `type`.
+SourceConfig = SimulatorConfig
+
+# type tag -> factory(config, start_ms) -> Source
+SOURCES: dict[str, Callable[[SourceConfig, int], Source]] = {
+    "simulator": lambda config, start_ms: Simulator(config=config, start_ms=start_ms),
+}
+
+
+def build_source(config: SourceConfig, *, start_ms: int) -> Source:
+    return SOURCES[type(config).__struct_config__.tag](config, start_ms)  # type: ignore[index]

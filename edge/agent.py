@@ -1,0 +1,166 @@
+"""The edge agent: sources -> batcher -> disk queue -> MQTT uplink, plus link health.
+
+An async context manager: entering opens the queue, restores the batcher checkpoint,
+connects the sources and starts named tasks in a TaskGroup (sampling, uplink, health);
+`stop()` closes the open interval at its boundary, waits (bounded) until the broker
+has acknowledged everything queued, then cancels the tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from plantstream.config import config_hash
+from plantstream.edge.batcher import Batcher, ClosedInterval
+from plantstream.edge.clock import Clock
+from plantstream.edge.config import EdgeConfig
+from plantstream.edge.queue import DiskQueue
+from plantstream.edge.readings import Reading
+from plantstream.edge.sources import Source, build_source
+from plantstream.edge.uplink import Uplink
+from plantstream.topics import Topics
+from plantstream.wire import Batch, Health, encode
+
+__all__ = ["EdgeAgent"]
+
+log = logging.getLogger(__name__)
+
+
+class EdgeAgent:
+    def __init__(self, *, config: EdgeConfig, clock: Clock | None = None,
+                 sources: Sequence[Source] | None = None) -> None:
+        self.config = config
+        gw = config.gateway
+        self.clock = clock or Clock(speedup=config.clock.speedup, start_ms=config.clock.start_ms)
+        self.flush_ms = gw.flush_interval_s * 1000
+        self.queue = DiskQueue(path=config.state_path / "queue.sqlite")
+        self.topics = Topics(root=config.mqtt.topic_root).gateway(site=gw.site, gateway=gw.id)
+        self.uplink = Uplink(mqtt=config.mqtt, topics=self.topics, site=gw.site, gateway=gw.id,
+                             queue=self.queue, config_hash=config_hash(config),
+                             max_inflight=gw.max_inflight,
+                             backlog_after_s=max(2.0 * gw.flush_interval_s / self.clock.speedup,
+                                                 1.0))
+        start_ms = self.clock.now_ms()
+        start_ms -= start_ms % self.flush_ms
+        checkpoint = self.queue.checkpoint()
+        self.batcher = Batcher(flush_interval_ms=self.flush_ms, start_ms=start_ms,
+                               checkpoint=checkpoint)
+        self.start_ms = self.batcher.t_start_ms
+        self.sources: list[Source] = (list(sources) if sources is not None else
+                                      [build_source(s, start_ms=self.start_ms)
+                                       for s in config.sources])
+        self.closed_batches = 0
+        self.source_errors = 0
+        self._stop_at: int | None = None
+        self._sampling_done = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.closed_samples = 0
+
+    async def __aenter__(self) -> Self:
+        for source in self.sources:
+            await self._stack.enter_async_context(source)
+        group = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._tasks = [group.create_task(self._sample_forever(), name="edge-sampling"),
+                       group.create_task(self.uplink.run(), name="edge-uplink"),
+                       group.create_task(self._health_forever(), name="edge-health")]
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            for task in self._tasks:
+                task.cancel()
+            await self._stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self.queue.close()
+
+    async def stop(self, *, drain_timeout_s: float = 30.0) -> bool:
+        """Close the open interval at its boundary and wait until the broker has
+        acknowledged every queued batch. True if everything was delivered."""
+        self._stop_at = self.batcher.t_end_ms
+        await self._sampling_done.wait()
+        try:
+            await asyncio.wait_for(self.uplink.drained(), timeout=drain_timeout_s)
+        except TimeoutError:
+            log.warning("gateway %s: %d batches still queued after %.0f s; they stay on disk",
+                        self.config.gateway.id, len(self.queue), drain_timeout_s)
+            return False
+        return True
+
+    @property
+    def horizon_ms(self) -> int:
+        """Everything before this time is in closed batches."""
+        return self.batcher.t_start_ms
+
+    async def _poll(self, until_ms: int) -> list[Reading]:
+        readings: list[Reading] = []
+        for source in self.sources:
+            try:
+                readings.extend(await source.poll(until_ms))
+            except Exception:  # a failing source must not stop the others
+                self.source_errors += 1
+                log.exception("source %s failed", source.name)
+        if len(self.sources) > 1:
+            readings.sort(key=lambda r: r.t_ms)
+        return readings
+
+    async def _sample_forever(self) -> None:
+        period_s = min(0.2, max(0.005, 1.0 / self.clock.speedup))
+        while True:
+            now = self.clock.now_ms()
+            until = now if self._stop_at is None else min(now, self._stop_at)
+            closed = self.batcher.add(await self._poll(until))
+            closed += self.batcher.close_until(until)
+            for interval in closed:
+                self._enqueue(interval)
+            if closed:
+                self.uplink.wake()
+            if self._stop_at is not None and until >= self._stop_at:
+                self._sampling_done.set()
+                return
+            await asyncio.sleep(period_s)
+
+    def _enqueue(self, interval: ClosedInterval) -> None:
+        last_end = self.queue.last_t_end_ms
+        if last_end is not None and interval.t_start_ms < last_end:
+            # the clock stepped backwards: never publish an overlapping interval
+            log.warning("dropping interval [%d, %d) that overlaps the last batch (ends %d)",
+                        interval.t_start_ms, interval.t_end_ms, last_end)
+            return
+        gw = self.config.gateway
+
+        def encode_batch(seq: int) -> bytes:
+            return encode(Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
+                                t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                                machines=interval.machines))
+
+        self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                           encode=encode_batch, checkpoint=interval.checkpoint)
+        self.closed_batches += 1
+        self.closed_samples += sum(
+            len(s.values) for m in interval.machines for s in m.samples)
+
+    def health(self) -> Health:
+        stats = self.uplink.stats
+        oldest = self.queue.oldest_closed_ms()
+        outage_s = stats.outage_s + (time.monotonic() - stats.outage_started
+                                     if stats.outage_started is not None else 0.0)
+        return Health(v=1, site=self.config.gateway.site, gateway=self.config.gateway.id,
+                      t_ms=int(time.time() * 1000), rtt_ms=stats.rtt_ms,
+                      outages=stats.outages, outage_s=outage_s,
+                      backlog_batches=len(self.queue),
+                      backlog_age_s=(time.time() * 1000 - oldest) / 1000 if oldest else 0.0,
+                      shed_samples=0, source_errors=self.source_errors,
+                      published_batches=stats.published_batches)
+
+    async def _health_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gateway.health_interval_s)
+            await self.uplink.publish_health(encode(self.health()))

@@ -1,0 +1,51 @@
+"""Edge agent configuration (TOML), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from plantstream.config import MqttConfig, load_toml
+from plantstream.edge.sources import SourceConfig
+from plantstream.wire import Id
+
+__all__ = ["ClockConfig", "EdgeConfig", "GatewaySettings", "load_edge_config"]
+
+
+class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    id: Id
+    site: Id
+    flush_interval_s: Annotated[int, msgspec.Meta(ge=1, le=60)] = 10
+    state_dir: str = "/var/lib/plantstream-edge"
+    health_interval_s: Annotated[float, msgspec.Meta(ge=0.1)] = 5.0
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
+
+    def __post_init__(self) -> None:
+        if 60 % self.flush_interval_s:
+            raise msgspec.ValidationError(
+                "flush_interval_s must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
+                " - at `$.flush_interval_s`")
+
+
+class ClockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Simulation only: run time faster than the wall clock from a given start."""
+
+    speedup: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 1.0
+    start_ms: int | None = None  # epoch ms; default: now
+
+
+class EdgeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    gateway: GatewaySettings
+    mqtt: MqttConfig
+    sources: list[SourceConfig]
+    clock: ClockConfig = ClockConfig()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.gateway.state_dir)
+
+
+def load_edge_config(path: str | Path) -> EdgeConfig:
+    return load_toml(path, EdgeConfig)

@@ -1,0 +1,53 @@
+"""Ingest worker configuration (TOML), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
+
+__all__ = ["BatchingConfig", "IngestConfig", "InfluxConfig", "load_ingest_config"]
+
+
+class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: str = "plantstream"  # v1: database
+    retention_policy: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    org: str | None = None  # v2
+    bucket: str | None = None  # v2
+    token: Secret | None = None  # v2
+    gzip: bool = True
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+
+class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    max_messages: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    max_delay_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 200
+    # MQTT v5 Receive Maximum: unacknowledged messages the broker may send us
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 1000
+    max_payload_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    max_future_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+
+
+class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    plant: str  # path of the plant configuration (asset registry)
+    mqtt: MqttConfig = MqttConfig()
+    influx: InfluxConfig = InfluxConfig()
+    batching: BatchingConfig = BatchingConfig()
+    group: str = "ingest"
+    worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
+    write_raw_samples: bool = True
+
+
+def load_ingest_config(path: str | Path) -> tuple[IngestConfig, PlantConfig]:
+    config = load_toml(path, IngestConfig)
+    plant_path = Path(config.plant)
+    if not plant_path.is_absolute():
+        plant_path = Path(path).parent / plant_path
+    return config, load_plant(plant_path)
