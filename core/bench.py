@@ -12,7 +12,9 @@ import importlib
 __all__ = ["BENCHMARKS", "register"]
 
 # part -> "module:function(args) -> int"
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "analytics": "plantstream.analytics.bench:run",
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

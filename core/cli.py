@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "edge": "plantstream.edge.cli",
     "ingest": "plantstream.ingest.cli",
     "bench": "plantstream.bench",
+    "stack": "plantstream.stackcli",
+    "wire-schema": "plantstream.wirecli",
+    "broker": "plantstream.broker",
+    "dashboards": "plantstream.dashboards.cli",
 }
 
 

@@ -46,7 +46,9 @@ class EdgeAgent:
                              max_inflight=gw.max_inflight,
                              backlog_after_s=max(2.0 * gw.flush_interval_s / self.clock.speedup,
                                                  1.0))
-        start_ms = self.clock.now_ms()
+        # a simulation starts where its configuration says, however late it is built
+        start_ms = (config.clock.start_ms if config.clock.start_ms is not None
+                    else self.clock.now_ms())
         start_ms -= start_ms % self.flush_ms
         checkpoint = self.queue.checkpoint()
         self.batcher = Batcher(flush_interval_ms=self.flush_ms, start_ms=start_ms,

@@ -22,12 +22,6 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     health_interval_s: Annotated[float, msgspec.Meta(ge=0.1)] = 5.0
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
 
-    def __post_init__(self) -> None:
-        if 60 % self.flush_interval_s:
-            raise msgspec.ValidationError(
-                "flush_interval_s must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
-                " - at `$.flush_interval_s`")
-
 
 class ClockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Simulation only: run time faster than the wall clock from a given start."""
@@ -41,6 +35,12 @@ class EdgeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: MqttConfig
     sources: list[SourceConfig]
     clock: ClockConfig = ClockConfig()
+
+    def __post_init__(self) -> None:
+        if 60 % self.gateway.flush_interval_s:
+            raise msgspec.ValidationError(
+                "flush_interval_s must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
+                " - at `$.gateway.flush_interval_s`")
 
     @property
     def state_path(self) -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AnalogReading", "CounterReading", "MeterReading", "Reading", "StateReading"]
+__all__ = ["AnalogReading", "CounterKind", "CounterReading", "MeterReading", "Reading",
+           "StateReading"]
 
 CounterKind = Literal["good", "scrap", "rework"]
 

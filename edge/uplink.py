@@ -9,6 +9,7 @@ connection is a duplicate the ingest tier absorbs (idempotent writes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -19,8 +20,8 @@ import msgspec
 
 from plantstream import __version__
 from plantstream.config import MqttConfig
-from plantstream.mqtt import mqtt_client
 from plantstream.edge.queue import DiskQueue, QueuedBatch
+from plantstream.mqtt import mqtt_client
 from plantstream.topics import GatewayTopics
 from plantstream.wire import Batch, Status, encode
 
@@ -82,6 +83,7 @@ class Uplink:
             try:
                 async with mqtt_client(self.mqtt, identifier=f"edge-{self.gateway}",
                                        will=will, max_inflight=self.max_inflight) as client:
+                    client.pending_calls_threshold = self.max_inflight + 16  # our window
                     self._client = client
                     self._connected()
                     attempt = 0
@@ -117,10 +119,8 @@ class Uplink:
             if not pending:
                 self._empty.set()
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
                 continue
             results = await asyncio.gather(*(self._publish(client, b) for b in pending),
                                            return_exceptions=True)

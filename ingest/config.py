@@ -9,7 +9,7 @@ import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
 
-__all__ = ["BatchingConfig", "IngestConfig", "InfluxConfig", "load_ingest_config"]
+__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "load_ingest_config"]
 
 
 class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

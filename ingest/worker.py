@@ -105,7 +105,7 @@ class IngestWorker:
                 log.warning("ingest: in-flight work not finished after %.0f s", timeout_s)
 
     def _client_for_session(self) -> aiomqtt.Client:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
         props.SessionExpiryInterval = 3600
         props.ReceiveMaximum = self.config.batching.max_inflight
         client = mqtt_client(self.config.mqtt, identifier=self.config.worker,
@@ -120,8 +120,8 @@ class IngestWorker:
                 async with self._client_for_session() as client:
                     self._client = client
                     group = self.config.group
-                    await client.subscribe(self.topics.shared(group, self.topics.all_batches), qos=1)
-                    await client.subscribe(self.topics.shared(group, self.topics.all_health), qos=1)
+                    for topic_filter in (self.topics.all_batches, self.topics.all_health):
+                        await client.subscribe(self.topics.shared(group, topic_filter), qos=1)
                     self.connected.set()
                     attempt = 0
                     log.info("ingest %s subscribed on %s:%d", self.config.worker,

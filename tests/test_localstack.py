@@ -13,8 +13,8 @@ from plantstream.localstack import InfluxD, Mosquitto
 
 
 def test_influxd_answers_and_stores(influxql: InfluxQL) -> None:
-    influxql.query('CREATE RETENTION POLICY "probe" ON "%s" DURATION 1d REPLICATION 1'
-                   % influxql.database)
+    influxql.query(f'CREATE RETENTION POLICY "probe" ON "{influxql.database}" '
+                   "DURATION 1d REPLICATION 1")
     names = [row[0] for s in influxql.query("SHOW RETENTION POLICIES") for row in s.values]
     assert "probe" in names
 

@@ -36,7 +36,8 @@ class InfluxV1Sink:
             r = await self._http.post(f"{self.url}/write", params=self._params, content=body,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            raise StoreError(url=self.url, status=None, reason=f"{type(exc).__name__}: {exc}") from None
+            raise StoreError(url=self.url, status=None,
+                             reason=f"{type(exc).__name__}: {exc}") from None
         if r.status_code != 204:
             raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
 

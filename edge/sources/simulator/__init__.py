@@ -57,7 +57,7 @@ def _local_times(start_ms: int, end_ms: int, hhmm: str, tz: ZoneInfo) -> list[in
     """Epoch ms of every local occurrence of `hhmm` between start and end (exclusive)."""
     hour, minute = (int(x) for x in hhmm.split(":"))
     day = dt.datetime.fromtimestamp(start_ms / 1000, tz).date() - dt.timedelta(days=1)
-    out = []
+    out: list[int] = []
     while True:
         moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
         ms = int(moment.timestamp() * 1000)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from plantstream.edge.readings import (
     AnalogReading,
+    CounterKind,
     CounterReading,
     MeterReading,
     Reading,
@@ -99,7 +100,7 @@ class MachineModel:
         self.next_changeover_ms = start_ms + int(spec.changeover_every_s * 1000)
         self.resume_state = PRODUCING
         self.progress = self.rng.random()  # part progress in [0, 1)
-        self.counters = {"good": 0, "scrap": 0, "rework": 0}
+        self.counters: dict[CounterKind, int] = {"good": 0, "scrap": 0, "rework": 0}
         self.meter_raw = {m.carrier: m.initial_raw for m in spec.meters}
         self.meter_exact = {m.carrier: float(m.initial_raw) for m in spec.meters}
         self.power_factor = 1.0
@@ -158,8 +159,8 @@ class MachineModel:
         if not self._started:  # the first readings: every register at the start
             self._started = True
             out.append(StateReading(machine, self.t_ms, self.state))
-            for kind, raw in self.counters.items():
-                out.append(CounterReading(machine, self.t_ms, kind, self.product, raw,  # type: ignore[arg-type]
+            for register, raw in self.counters.items():
+                out.append(CounterReading(machine, self.t_ms, register, self.product, raw,
                                           spec.counter_modulus))
             self._read_registers(self.t_ms, out)
         while self.t_ms + tick <= until_ms:
@@ -184,7 +185,7 @@ class MachineModel:
                 if self.progress >= 1.0:
                     self.progress -= 1.0
                     roll = self.rng.random()
-                    kind = ("scrap" if roll < spec.scrap_rate else
+                    kind: CounterKind = ("scrap" if roll < spec.scrap_rate else
                             "rework" if roll < spec.scrap_rate + spec.rework_rate else "good")
                     self.counters[kind] += 1
                     key = (self.product, kind)

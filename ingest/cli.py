@@ -1,0 +1,80 @@
+"""`plantstream ingest run|check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import httpx
+
+from plantstream.errors import PlantStreamError
+from plantstream.ingest.config import load_ingest_config
+from plantstream.ingest.worker import IngestWorker
+from plantstream.mqtt import mqtt_client
+from plantstream.signals import stop_event
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("ingest", help="the ingest tier (MQTT -> analytics -> InfluxDB)")
+    commands = parser.add_subparsers(dest="ingest_command", metavar="COMMAND", required=True)
+    run = commands.add_parser("run", help="run one ingest worker until SIGTERM")
+    run.add_argument("--config", required=True, help="ingest configuration (TOML)")
+    run.add_argument("--drain-timeout", type=float, default=10.0,
+                     help="seconds to finish in-flight work on SIGTERM (default 10)")
+    run.set_defaults(handler=_run)
+    check = commands.add_parser(
+        "check", help="validate config, reach broker and InfluxDB; exit 0/1")
+    check.add_argument("--config", required=True, help="ingest configuration (TOML)")
+    check.set_defaults(handler=_check)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config, plant = load_ingest_config(args.config)
+
+    async def main() -> None:
+        stop = stop_event()
+        async with IngestWorker(config=config, plant=plant) as worker:
+            await stop.wait()
+            log.info("ingest: stopping, draining in-flight work")
+            await worker.stop(timeout_s=args.drain_timeout)
+
+    asyncio.run(main())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    ok = True
+    try:
+        config, plant = load_ingest_config(args.config)
+    except PlantStreamError as exc:
+        print(f"config   FAIL {exc}")
+        return 1
+    print(f"config   ok   {len(plant.machines)} machines, {len(plant.gateways)} gateways")
+
+    async def broker() -> None:
+        async with mqtt_client(config.mqtt, identifier=f"{config.worker}-check"):
+            pass
+
+    try:
+        asyncio.run(broker())
+        print(f"broker   ok   {config.mqtt.host}:{config.mqtt.port}")
+    except Exception as exc:  # report any failure to connect, whatever its kind
+        ok = False
+        print(f"broker   FAIL {config.mqtt.host}:{config.mqtt.port}: {exc}")
+    influx = config.influx
+    try:
+        r = httpx.post(f"{influx.url.rstrip('/')}/query", data={"q": "SHOW DATABASES"},
+                       timeout=5.0)
+        r.raise_for_status()
+        names = [v[0] for s in r.json()["results"][0].get("series", []) for v in s["values"]]
+        state = "exists" if influx.database in names else "will be created"
+        print(f"influxdb ok   {influx.url} database {influx.database!r} {state}")
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        ok = False
+        print(f"influxdb FAIL {influx.url}: {exc}")
+    return 0 if ok else 1
