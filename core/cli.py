@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "wire-schema": "plantstream.wirecli",
     "broker": "plantstream.broker",
     "dashboards": "plantstream.dashboards.cli",
+    "report": "plantstream.reports.cli",
+    "reports": "plantstream.reports.server_cli",
 }
 
 

@@ -35,7 +35,7 @@ from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
 from plantstream.edge.sources.simulator import MachineTruth, SimulatorConfig
 from plantstream.errors import ServiceError
 from plantstream.influxql import InfluxQL
-from plantstream.ingest.config import InfluxConfig, IngestConfig
+from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.localstack import InfluxD, Mosquitto
 
@@ -123,7 +123,8 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
     mqtt = MqttConfig(port=broker_port, topic_root=topic_root)
     ingest = IngestConfig(plant="(in-process)", mqtt=mqtt,
                           influx=InfluxConfig(url=influx_url, database=database),
-                          worker=f"ingest-{topic_root}")
+                          worker=f"ingest-{topic_root}",
+                          spool=SpoolConfig(path=str(state_dir / "ingest-spool.sqlite")))
     clock = Clock(speedup=speedup, start_ms=start)
     configs = _edge_configs(plant, sims, mqtt=mqtt, state_dir=state_dir, speedup=speedup,
                             start_ms=start)

@@ -9,7 +9,7 @@ import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
 
-__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "load_ingest_config"]
+__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "SpoolConfig", "load_ingest_config"]
 
 
 class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -35,11 +35,20 @@ class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_future_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
 
 
+class SpoolConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where points wait while InfluxDB is down (see plantstream.ingest.spool)."""
+
+    path: str = "/var/lib/plantstream-ingest/spool.sqlite"
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 1024**3
+    after_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3  # failed writes, then spool
+
+
 class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     plant: str  # path of the plant configuration (asset registry)
     mqtt: MqttConfig = MqttConfig()
     influx: InfluxConfig = InfluxConfig()
     batching: BatchingConfig = BatchingConfig()
+    spool: SpoolConfig = SpoolConfig()
     group: str = "ingest"
     worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
     write_raw_samples: bool = True

@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -34,7 +35,8 @@ from plantstream.errors import StoreError, WireError
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.decode import decode_message
 from plantstream.ingest.lineprotocol import batch_lines, component_lines, escape_string
-from plantstream.ingest.sinks import InfluxV1Sink
+from plantstream.ingest.sinks import build_sink
+from plantstream.ingest.spool import Spool
 from plantstream.mqtt import mqtt_client
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health
@@ -66,7 +68,9 @@ class IngestWorker:
         self.topics = Topics(root=config.mqtt.topic_root)
         self.model = StateModel(plant.states)
         self.coefficients = load_coefficients()
-        self.sink = InfluxV1Sink(config=config.influx)
+        self.sink = build_sink(config.influx)
+        self.spool = Spool(path=Path(config.spool.path), max_bytes=config.spool.max_bytes)
+        self._replay_wake = asyncio.Event()
         self.stats = IngestStats()
         self._inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         self._stopping = asyncio.Event()
@@ -80,7 +84,8 @@ class IngestWorker:
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()
         self._tasks = [self._group.create_task(self._run(), name="ingest-run"),
-                       self._group.create_task(self._health_forever(), name="ingest-health")]
+                       self._group.create_task(self._health_forever(), name="ingest-health"),
+                       self._group.create_task(self._replay_forever(), name="ingest-replay")]
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -93,6 +98,7 @@ class IngestWorker:
                 await self._group.__aexit__(exc_type, exc, tb)
         finally:
             await self.sink.aclose()
+            self.spool.close()
 
     async def stop(self, *, timeout_s: float = 10.0) -> None:
         """SIGTERM: stop taking messages, finish (and acknowledge) the current batch."""
@@ -196,9 +202,10 @@ class IngestWorker:
                                        max_future_ms=int(cfg.max_future_s * 1000), now_ms=now_ms)
             except WireError as exc:
                 dead.append((message, exc))
+                # one point per rejected message: its own millisecond within the batch
                 lines.append(f"dead_letter,reason={exc.reason} topic={escape_string(topic)},"
                              f"size={len(payload)}i,detail={escape_string(exc.detail[:500])},"
-                             f"count=1i {now_ms}")
+                             f"count=1i {now_ms + len(dead) - 1}")
                 continue
             batches.append(batch)
             lines.extend(component_lines(batch_components(batch, self.plant, self.coefficients)))
@@ -236,8 +243,12 @@ class IngestWorker:
                 f"{h.t_ms}"]
 
     async def _write_until_stored(self, body: bytes) -> None:
-        """Retry with backoff and jitter until InfluxDB has the points; nothing is
-        acknowledged meanwhile, so the broker keeps the messages."""
+        """Return once the points are durable: in InfluxDB, or in the spool after
+        `spool.after_failures` failed writes. Until then nothing is acknowledged, so the
+        broker keeps the messages (also when the spool is full: backpressure)."""
+        if self.spool.depth and self.spool.append(body):
+            self._replay_wake.set()  # keep the order: behind what is spooled already
+            return
         attempt = 0
         while True:
             started = time.monotonic()
@@ -248,9 +259,38 @@ class IngestWorker:
             except StoreError as exc:
                 self.stats.write_errors += 1
                 attempt += 1
+                if attempt >= self.config.spool.after_failures and self.spool.append(body):
+                    log.warning("ingest: InfluxDB unavailable (%s); %d bodies spooled",
+                                exc, self.spool.depth)
+                    self._replay_wake.set()
+                    return
                 delay = random.uniform(0, min(10.0, 0.2 * 2 ** min(attempt, 8)))
                 log.warning("ingest: write failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 await asyncio.sleep(delay)
+
+    async def _replay_forever(self) -> None:
+        """Write the spool back, oldest first, whenever there is something in it."""
+        attempt = 0
+        while True:
+            if not self.spool.depth:
+                self._replay_wake.clear()
+                await self._replay_wake.wait()
+            oldest = self.spool.oldest()
+            if oldest is None:
+                continue
+            spool_id, body = oldest
+            try:
+                await self.sink.write(body)
+            except StoreError as exc:
+                attempt += 1
+                delay = random.uniform(0.5, min(10.0, 0.5 * 2 ** min(attempt, 5)))
+                log.debug("ingest: replay failed (%s); next try in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            self.spool.remove(spool_id, len(body))
+            if not self.spool.depth:
+                log.info("ingest: spool replayed; InfluxDB is current again")
 
     async def _dead_letter(self, client: aiomqtt.Client, message: aiomqtt.Message,
                            error: WireError) -> None:
@@ -277,7 +317,7 @@ class IngestWorker:
                     f"messages_per_s={(s.messages - previous[1]) / dt!r},"
                     f"samples_per_s={(s.samples - previous[2]) / dt!r},"
                     f"points_per_s={(s.points - previous[3]) / dt!r},"
-                    f"dead_letters={s.dead_letters}i,spool_depth=0i,"
+                    f"dead_letters={s.dead_letters}i,spool_depth={self.spool.depth}i,"
                     f"write_latency_s={s.last_write_latency_s!r},lag_s={lag!r} "
                     f"{int(time.time() * 1000)}")
             previous = (now, s.messages, s.samples, s.points)
