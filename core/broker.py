@@ -234,24 +234,13 @@ def load_or_create_secret(secrets_dir: Path, name: str, *, nbytes: int = 24) -> 
     return value
 
 
-def _write_private(path: Path, text: str | bytes) -> None:
-    """Write a file readable by its owner only (created 0600, never world-readable)."""
+def _write_private(path: Path, text: str | bytes, *, mode: int = 0o600) -> None:
+    """Write a file created with `mode` (never world-readable, even for a moment)."""
     data = text.encode() if isinstance(text, str) else text
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
-def _write_group_readable(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        os.fchmod(fd, 0o640)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # an existing file keeps its old mode through os.open
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def write_broker_files(plant: PlantConfig, policy: AclPolicy, *, out_dir: Path,
@@ -266,7 +255,7 @@ def write_broker_files(plant: PlantConfig, policy: AclPolicy, *, out_dir: Path,
     credentials = {user: load_or_create_secret(secrets_dir, f"mqtt-{user}") for user in rules}
     out_dir.mkdir(parents=True, exist_ok=True)
     password_file, acl_file = out_dir / "passwd", out_dir / "acl"
-    _write_group_readable(password_file, render_password_file(credentials))
+    _write_private(password_file, render_password_file(credentials), mode=0o640)
     header = (f"enterprise {plant.enterprise.id}: {len(plant.gateways)} gateways,"
               f" topic root {policy.topic_root}")
     acl_file.write_text(render_mosquitto_acl(rules, header=header), encoding="utf-8")

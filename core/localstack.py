@@ -162,8 +162,11 @@ class Mosquitto(LocalService):
         persistence.mkdir(exist_ok=True)
         listener = ("" if "listener" in self.extra_config
                     else f"listener {self.port} {LOOPBACK}\nallow_anonymous true\n")
+        # Started by root, mosquitto switches to the `mosquitto` user, which cannot write
+        # a private (0700) data directory: persistence would fail on every save.
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
-            listener
+            listener + user
             + f"persistence true\npersistence_location {persistence}/\n"
             "autosave_interval 1\n"
             "max_queued_messages 0\nmax_inflight_messages 0\n"

@@ -39,11 +39,14 @@ class EdgeAgent:
         gw = config.gateway
         self.clock = clock or Clock(speedup=config.clock.speedup, start_ms=config.clock.start_ms)
         self.flush_ms = gw.flush_interval_s * 1000
-        self.queue = DiskQueue(path=config.state_path / "queue.sqlite")
+        self.queue = DiskQueue(path=config.state_path / "queue.sqlite",
+                               max_bytes=int(gw.max_queue_mb * 1024**2),
+                               keep_acked_s=gw.keep_acked_s)
         self.topics = Topics(root=config.mqtt.topic_root).gateway(site=gw.site, gateway=gw.id)
         self.uplink = Uplink(mqtt=config.mqtt, topics=self.topics, site=gw.site, gateway=gw.id,
                              queue=self.queue, config_hash=config_hash(config),
-                             max_inflight=gw.max_inflight,
+                             max_inflight=gw.max_inflight, backlog_share=gw.backlog_share,
+                             compress=gw.compress,
                              backlog_after_s=max(2.0 * gw.flush_interval_s / self.clock.speedup,
                                                  1.0))
         # a simulation starts where its configuration says, however late it is built
@@ -143,11 +146,11 @@ class EdgeAgent:
                                 t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
                                 machines=interval.machines))
 
+        samples = sum(len(s.values) for m in interval.machines for s in m.samples)
         self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                           encode=encode_batch, checkpoint=interval.checkpoint)
+                           encode=encode_batch, checkpoint=interval.checkpoint, samples=samples)
         self.closed_batches += 1
-        self.closed_samples += sum(
-            len(s.values) for m in interval.machines for s in m.samples)
+        self.closed_samples += samples
 
     def health(self) -> Health:
         stats = self.uplink.stats
@@ -159,7 +162,7 @@ class EdgeAgent:
                       outages=stats.outages, outage_s=outage_s,
                       backlog_batches=len(self.queue),
                       backlog_age_s=(time.time() * 1000 - oldest) / 1000 if oldest else 0.0,
-                      shed_samples=0, source_errors=self.source_errors,
+                      shed_samples=self.queue.shed_samples, source_errors=self.source_errors,
                       published_batches=stats.published_batches)
 
     async def _health_forever(self) -> None:

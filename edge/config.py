@@ -21,6 +21,13 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     state_dir: str = "/var/lib/plantstream-edge"
     health_interval_s: Annotated[float, msgspec.Meta(ge=0.1)] = 5.0
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
+    # disk queue bound; beyond it raw samples are shed first (see plantstream.edge.queue)
+    max_queue_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+    # acknowledged batches are republished after a reconnect within this window
+    keep_acked_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # share of each publish window given to the backlog while live data flows
+    backlog_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    compress: bool = False  # gzip batch payloads (ingest detects the gzip header)
 
 
 class ClockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

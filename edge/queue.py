@@ -5,8 +5,18 @@ Why SQLite: one file, atomic transactions that survive SIGKILL and power loss
 and the sequence number, the batch and the batcher checkpoint commit together, so a
 sequence number is never reused and no interval is lost or closed twice.
 
-A batch stays in the queue from the moment it is closed until the broker acknowledges
-it (PUBACK); only then is it deleted.
+Lifecycle of a batch: closed -> queued (unacknowledged) -> acknowledged by the broker
+(PUBACK) -> forgotten `keep_acked_s` later. Acknowledged batches are kept a while
+because a broker that crashes (SIGKILL, power loss) can lose what it acknowledged
+since its last persistence save; after every reconnect the uplink republishes what
+was acknowledged within that window. Ingest writes are idempotent, so the duplicates
+cost bandwidth, never correctness.
+
+Bound and overflow policy (`max_bytes`, counted in `shed_samples` / `shed_batches`):
+1. shed raw samples first: the oldest unacknowledged batches are rewritten without
+   their samples (state, counters and energy stay);
+2. only when no batch has samples left, shed the oldest whole batches.
+Acknowledged batches kept for republishing are dropped before anything is shed.
 """
 
 from __future__ import annotations
@@ -19,6 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from plantstream.wire import Batch, encode
+
 __all__ = ["DiskQueue", "QueuedBatch"]
 
 _SCHEMA = """
@@ -27,10 +41,15 @@ CREATE TABLE IF NOT EXISTS batches (
     t_start_ms INTEGER NOT NULL,
     t_end_ms   INTEGER NOT NULL,
     closed_ms  INTEGER NOT NULL,
+    acked_ms   INTEGER,
+    samples    INTEGER NOT NULL DEFAULT 0,
     payload    BLOB    NOT NULL
 );
+CREATE INDEX IF NOT EXISTS batches_unacked ON batches (acked_ms, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+_DECODER = msgspec.json.Decoder(Batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +61,17 @@ class QueuedBatch:
     payload: bytes
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class DiskQueue:
-    def __init__(self, *, path: Path) -> None:
+    def __init__(self, *, path: Path, max_bytes: int = 512 * 1024**2,
+                 keep_acked_s: float = 60.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep_acked_ms = int(keep_acked_s * 1000)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -54,62 +80,154 @@ class DiskQueue:
     def close(self) -> None:
         self._db.close()
 
+    # --- metadata -----------------------------------------------------------------
+
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def _counter(self, key: str) -> int:
+        return int(self._meta(key) or 0)
+
     @property
     def next_seq(self) -> int:
-        return int(self._meta("next_seq") or 0)
+        return self._counter("next_seq")
 
     @property
     def last_t_end_ms(self) -> int | None:
         value = self._meta("last_t_end_ms")
         return None if value is None else int(value)
 
+    @property
+    def shed_samples(self) -> int:
+        return self._counter("shed_samples")
+
+    @property
+    def shed_batches(self) -> int:
+        return self._counter("shed_batches")
+
     def checkpoint(self) -> dict[str, Any] | None:
         value = self._meta("checkpoint")
         return None if value is None else dict(json.loads(value))
 
-    def enqueue(self, *, t_start_ms: int, t_end_ms: int,
-                encode: Callable[[int], bytes], checkpoint: dict[str, Any]) -> int:
-        """Assign the next sequence number, store the batch `encode(seq)` and the
-        checkpoint, all in one transaction. Returns the sequence number."""
+    # --- writing ------------------------------------------------------------------
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            seq = self.next_seq
-            db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-                       (seq, t_start_ms, t_end_ms, int(time.time() * 1000), encode(seq)))
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                ("next_seq", str(seq + 1)), ("last_t_end_ms", str(t_end_ms)),
-                ("checkpoint", json.dumps(checkpoint))])
+            result = work(db)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return result
+
+    def enqueue(self, *, t_start_ms: int, t_end_ms: int, encode: Callable[[int], bytes],
+                checkpoint: dict[str, Any], samples: int = 0) -> int:
+        """Assign the next sequence number, store the batch `encode(seq)` and the
+        checkpoint, all in one transaction; then enforce the bound. Returns the seq."""
+
+        def work(db: sqlite3.Connection) -> int:
+            seq = self.next_seq
+            db.execute("INSERT INTO batches (seq, t_start_ms, t_end_ms, closed_ms, samples, "
+                       "payload) VALUES (?, ?, ?, ?, ?, ?)",
+                       (seq, t_start_ms, t_end_ms, _now_ms(), samples, encode(seq)))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                ("next_seq", str(seq + 1)), ("last_t_end_ms", str(t_end_ms)),
+                ("checkpoint", json.dumps(checkpoint))])
+            return seq
+
+        seq: int = self._transaction(work)
+        if self.size_bytes() > self.max_bytes:
+            self._shed()
         return seq
+
+    def size_bytes(self) -> int:
+        return int(self._db.execute(
+            "SELECT coalesce(sum(length(payload)), 0) FROM batches").fetchone()[0])
+
+    def _shed(self) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM batches WHERE acked_ms IS NOT NULL")
+            size = int(db.execute("SELECT coalesce(sum(length(payload)), 0) FROM batches"
+                                  ).fetchone()[0])
+            shed_samples = shed_batches = 0
+            for seq, samples, payload in db.execute(
+                    "SELECT seq, samples, payload FROM batches WHERE samples > 0 ORDER BY seq"
+                    ).fetchall():
+                if size <= self.max_bytes:
+                    break
+                batch = _DECODER.decode(payload)
+                slim = encode(msgspec.structs.replace(batch, machines=[
+                    msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
+                db.execute("UPDATE batches SET payload = ?, samples = 0 WHERE seq = ?",
+                           (slim, seq))
+                size -= len(payload) - len(slim)
+                shed_samples += samples
+            if size > self.max_bytes:  # only state, counters and energy are left
+                for seq, payload in db.execute(
+                        "SELECT seq, payload FROM batches ORDER BY seq").fetchall():
+                    if size <= self.max_bytes:
+                        break
+                    db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+                    size -= len(payload)
+                    shed_batches += 1
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                ("shed_samples", str(self.shed_samples + shed_samples)),
+                ("shed_batches", str(self.shed_batches + shed_batches))])
+
+        self._transaction(work)
+
+    # --- reading and acknowledging -------------------------------------------------
+
+    def next_window(self, limit: int, *, live_after_ms: int,
+                    backlog_share: float = 0.5) -> list[QueuedBatch]:
+        """Unacknowledged batches to publish next. Live batches (closed after
+        `live_after_ms`) go first; the backlog (oldest first) gets at least
+        `backlog_share` of the window while there is live data, all of it otherwise,
+        so draining a backlog never starves live data and vice versa."""
+        columns = "seq, t_start_ms, t_end_ms, closed_ms, payload"
+        live = self._db.execute(
+            f"SELECT {columns} FROM batches WHERE acked_ms IS NULL AND closed_ms > ? "
+            "ORDER BY seq LIMIT ?", (live_after_ms, limit)).fetchall()
+        backlog = self._db.execute(
+            f"SELECT {columns} FROM batches WHERE acked_ms IS NULL AND closed_ms <= ? "
+            "ORDER BY seq LIMIT ?", (live_after_ms, limit)).fetchall()
+        n_backlog = min(len(backlog), max(int(limit * backlog_share), limit - len(live)))
+        n_live = min(len(live), limit - n_backlog)
+        return [QueuedBatch(*row) for row in live[:n_live] + backlog[:n_backlog]]
 
     def oldest(self, limit: int) -> list[QueuedBatch]:
         rows = self._db.execute(
             "SELECT seq, t_start_ms, t_end_ms, closed_ms, payload FROM batches "
-            "ORDER BY seq LIMIT ?", (limit,)).fetchall()
+            "WHERE acked_ms IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [QueuedBatch(*row) for row in rows]
 
-    def delete(self, seqs: Iterable[int]) -> None:
-        """Forget batches the broker acknowledged (one transaction)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in seqs])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def acknowledge(self, seqs: Iterable[int]) -> None:
+        """The broker has these (PUBACK); keep them a while for republishing."""
+        now = _now_ms()
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany("UPDATE batches SET acked_ms = ? WHERE seq = ?",
+                           [(now, s) for s in seqs])
+            db.execute("DELETE FROM batches WHERE acked_ms < ?", (now - self.keep_acked_ms,))
+
+        self._transaction(work)
+
+    def requeue_recent(self) -> int:
+        """After a reconnect: publish again what the broker acknowledged recently (it
+        may have lost it). Returns how many batches were requeued."""
+        cutoff = _now_ms() - self.keep_acked_ms
+        return int(self._transaction(lambda db: db.execute(
+            "UPDATE batches SET acked_ms = NULL WHERE acked_ms >= ?", (cutoff,)).rowcount))
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM batches").fetchone()[0])
+        """Batches not yet acknowledged by the broker."""
+        return int(self._db.execute(
+            "SELECT count(*) FROM batches WHERE acked_ms IS NULL").fetchone()[0])
 
     def oldest_closed_ms(self) -> int | None:
-        row = self._db.execute("SELECT min(closed_ms) FROM batches").fetchone()
+        row = self._db.execute(
+            "SELECT min(closed_ms) FROM batches WHERE acked_ms IS NULL").fetchone()
         return None if row[0] is None else int(row[0])

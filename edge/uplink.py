@@ -1,15 +1,20 @@
 """The MQTT uplink of a gateway: birth and will, publishing from the disk queue,
 reconnecting with exponential backoff and jitter, and link statistics.
 
-A batch is deleted from the disk queue only after the broker's PUBACK (QoS 1; aiomqtt's
-`publish` returns when paho reports the PUBACK). A batch published again after a lost
-connection is a duplicate the ingest tier absorbs (idempotent writes).
+A batch counts as delivered only after the broker's PUBACK (QoS 1; aiomqtt's `publish`
+returns when paho reports the PUBACK); after every reconnect, batches acknowledged
+within the queue's `keep_acked_s` window are published again, in case the broker lost
+them. A batch published twice is a duplicate the ingest tier absorbs (idempotent
+writes). Known limit: aiomqtt 2.5 does not surface an MQTT v5 PUBACK reason code, so a
+publish the broker refuses with a reason code (e.g. not authorized) counts as
+delivered; the broker ACL must allow a gateway's own topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import random
 import time
@@ -45,7 +50,8 @@ class LinkStats:
 class Uplink:
     def __init__(self, *, mqtt: MqttConfig, topics: GatewayTopics, site: str, gateway: str,
                  queue: DiskQueue, config_hash: str, max_inflight: int,
-                 backlog_after_s: float) -> None:
+                 backlog_after_s: float, backlog_share: float = 0.5,
+                 compress: bool = False) -> None:
         self.mqtt = mqtt
         self.topics = topics
         self.site = site
@@ -54,6 +60,8 @@ class Uplink:
         self.config_hash = config_hash
         self.max_inflight = max_inflight
         self.backlog_after_s = backlog_after_s
+        self.backlog_share = backlog_share
+        self.compress = compress
         self.stats = LinkStats()
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
@@ -87,6 +95,10 @@ class Uplink:
                     self._client = client
                     self._connected()
                     attempt = 0
+                    republished = self.queue.requeue_recent()
+                    if republished:
+                        log.info("gateway %s: republishing %d recently acknowledged batches",
+                                 self.gateway, republished)
                     await client.publish(self.topics.status, self._status("online"),
                                          qos=1, retain=True)
                     await self._publish_forever(client)
@@ -115,7 +127,9 @@ class Uplink:
 
     async def _publish_forever(self, client: aiomqtt.Client) -> None:
         while True:
-            pending = self.queue.oldest(self.max_inflight)
+            live_after_ms = int((time.time() - self.backlog_after_s) * 1000)
+            pending = self.queue.next_window(self.max_inflight, live_after_ms=live_after_ms,
+                                             backlog_share=self.backlog_share)
             if not pending:
                 self._empty.set()
                 self._wake.clear()
@@ -126,7 +140,7 @@ class Uplink:
                                            return_exceptions=True)
             acked = [b.seq for b, r in zip(pending, results, strict=True) if r is None]
             if acked:
-                self.queue.delete(acked)
+                self.queue.acknowledge(acked)
                 self.stats.published_batches += len(acked)
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
@@ -138,6 +152,8 @@ class Uplink:
         if waited_s > self.backlog_after_s:  # from the backlog: say so in the batch
             batch = _BATCH_DECODER.decode(payload)
             payload = encode(msgspec.structs.replace(batch, backlog=True))
+        if self.compress:
+            payload = gzip.compress(payload, compresslevel=6)
         await client.publish(self.topics.batch, payload, qos=1)
 
     async def publish_health(self, payload: bytes) -> None:

@@ -9,7 +9,8 @@ import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
 
-__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "SpoolConfig", "load_ingest_config"]
+__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "RollupConfig", "SpoolConfig",
+           "load_ingest_config"]
 
 
 class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -43,6 +44,16 @@ class SpoolConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     after_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3  # failed writes, then spool
 
 
+class RollupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`[rollup]`: the KPI rollup job and late-batch marking (docs/rollups.md)."""
+
+    shift_starts: list[str] = msgspec.field(default_factory=lambda: ["00:00", "08:00", "16:00"])
+    grace_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # roll a window this long after its end
+    late_after_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0  # lag that marks a batch late
+    interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # how often the job runs
+    lookback_s: Annotated[float, msgspec.Meta(gt=0)] = 35 * 86400.0  # dirty markers read back
+
+
 class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     plant: str  # path of the plant configuration (asset registry)
     mqtt: MqttConfig = MqttConfig()
@@ -52,6 +63,7 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     group: str = "ingest"
     worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
     write_raw_samples: bool = True
+    rollup: RollupConfig = RollupConfig()
 
 
 def load_ingest_config(path: str | Path) -> tuple[IngestConfig, PlantConfig]:

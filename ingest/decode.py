@@ -7,12 +7,30 @@ that need the asset registry (gateway on its own topic, known machines) are here
 
 from __future__ import annotations
 
+import zlib
+
 from plantstream.config import PlantConfig
 from plantstream.errors import WireError
 from plantstream.topics import Topics
 from plantstream.wire import Batch, decode_batch
 
-__all__ = ["decode_message"]
+__all__ = ["GZIP_MAGIC", "decode_message"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(payload: bytes, *, limit: int, topic: str, gateway: str) -> bytes:
+    """Decompress at most `limit` bytes: a small bomb cannot take the worker's memory."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(payload, limit)
+    except zlib.error as exc:
+        raise WireError(reason="bad_gzip", detail=str(exc), topic=topic,
+                        gateway=gateway) from None
+    if inflater.unconsumed_tail:
+        raise WireError(reason="oversize", detail=f"decompresses beyond {limit} bytes",
+                        topic=topic, gateway=gateway)
+    return out
 
 
 def decode_message(*, topic: str, payload: bytes, topics: Topics, plant: PlantConfig,
@@ -25,6 +43,8 @@ def decode_message(*, topic: str, payload: bytes, topics: Topics, plant: PlantCo
     if len(payload) > max_payload_bytes:
         raise WireError(reason="oversize", detail=f"{len(payload)} bytes > {max_payload_bytes}",
                         topic=topic, gateway=gateway)
+    if payload[:2] == GZIP_MAGIC:  # a gateway with `compress = true`
+        payload = _gunzip(payload, limit=max_payload_bytes, topic=topic, gateway=gateway)
     batch = decode_batch(payload, topic=topic, max_future_ms=max_future_ms, now_ms=now_ms)
     if batch.gateway != gateway or batch.site != site:
         raise WireError(reason="topic_mismatch",
