@@ -124,7 +124,7 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
     ingest = IngestConfig(plant="(in-process)", mqtt=mqtt,
                           influx=InfluxConfig(url=influx_url, database=database),
                           worker=f"ingest-{topic_root}",
-                          spool=SpoolConfig(path=str(state_dir / "ingest-spool.sqlite")))
+                          spool=SpoolConfig(directory=str(state_dir / "ingest")))
     clock = Clock(speedup=speedup, start_ms=start)
     configs = _edge_configs(plant, sims, mqtt=mqtt, state_dir=state_dir, speedup=speedup,
                             start_ms=start)
@@ -260,8 +260,9 @@ def _demo(args: argparse.Namespace) -> int:
         config_dir = state_dir / "config"
         _write_toml(config_dir / "plant.toml", plant)
         ingest_path = _write_toml(config_dir / "ingest.toml", IngestConfig(
-            plant="plant.toml", mqtt=mqtt, influx=InfluxConfig(url=influx_url,
-                                                               database=args.database)))
+            plant="plant.toml", mqtt=mqtt,
+            influx=InfluxConfig(url=influx_url, database=args.database),
+            spool=SpoolConfig(directory=str(state_dir / "ingest"))))
         edge_configs = _edge_configs(plant, sims, mqtt=mqtt,
                                      state_dir=state_dir / f"run-{run_id}",
                                      speedup=args.speedup, start_ms=start_ms)

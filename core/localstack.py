@@ -164,7 +164,8 @@ class Mosquitto(LocalService):
                     else f"listener {self.port} {LOOPBACK}\nallow_anonymous true\n")
         # Started by root, mosquitto switches to the `mosquitto` user, which cannot write
         # a private (0700) data directory: persistence would fail on every save.
-        user = "user root\n" if os.geteuid() == 0 else ""
+        sets_user = any(line.startswith("user ") for line in self.extra_config.splitlines())
+        user = "user root\n" if os.geteuid() == 0 and not sets_user else ""
         conf.write_text(
             listener + user
             + f"persistence true\npersistence_location {persistence}/\n"

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = parser.add_subparsers(dest="ingest_command", metavar="COMMAND", required=True)
     run = commands.add_parser("run", help="run one ingest worker until SIGTERM")
     run.add_argument("--config", required=True, help="ingest configuration (TOML)")
+    run.add_argument("--worker", default=None,
+                     help="worker id (MQTT client id and spool file); overrides the config,"
+                          " e.g. the pod or host name of a replica")
     run.add_argument("--drain-timeout", type=float, default=10.0,
                      help="seconds to finish in-flight work on SIGTERM (default 10)")
     run.set_defaults(handler=_run)
@@ -36,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config, plant = load_ingest_config(args.config)
+    config, plant = load_ingest_config(args.config, worker=args.worker)
 
     async def main() -> None:
         stop = stop_event()
@@ -70,8 +73,10 @@ def _check(args: argparse.Namespace) -> int:
         print(f"broker   FAIL {config.mqtt.host}:{config.mqtt.port}: {exc}")
     influx = config.influx
     try:
+        auth = ((influx.username, influx.password.reveal())
+                if influx.username and influx.password else None)
         r = httpx.post(f"{influx.url.rstrip('/')}/query", data={"q": "SHOW DATABASES"},
-                       timeout=5.0)
+                       auth=auth, timeout=5.0)
         r.raise_for_status()
         names = [v[0] for s in r.json()["results"][0].get("series", []) for v in s["values"]]
         state = "exists" if influx.database in names else "will be created"

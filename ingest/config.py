@@ -37,9 +37,10 @@ class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class SpoolConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Where points wait while InfluxDB is down (see plantstream.ingest.spool)."""
+    """Where points wait while InfluxDB is down (see plantstream.ingest.spool). Each
+    worker has its own file, `<directory>/spool-<worker>.sqlite`."""
 
-    path: str = "/var/lib/plantstream-ingest/spool.sqlite"
+    directory: str = "/var/lib/plantstream-ingest"
     max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 1024**3
     after_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3  # failed writes, then spool
 
@@ -63,11 +64,20 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     group: str = "ingest"
     worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
     write_raw_samples: bool = True
+
+    @property
+    def spool_path(self) -> Path:
+        return Path(self.spool.directory) / f"spool-{self.worker}.sqlite"
     rollup: RollupConfig = RollupConfig()
 
 
-def load_ingest_config(path: str | Path) -> tuple[IngestConfig, PlantConfig]:
+def load_ingest_config(path: str | Path, *,
+                       worker: str | None = None) -> tuple[IngestConfig, PlantConfig]:
+    """Read the ingest configuration and its plant file; `worker` overrides the worker
+    id (replicas of one configuration need distinct MQTT client ids)."""
     config = load_toml(path, IngestConfig)
+    if worker:
+        config = msgspec.structs.replace(config, worker=worker)
     plant_path = Path(config.plant)
     if not plant_path.is_absolute():
         plant_path = Path(path).parent / plant_path

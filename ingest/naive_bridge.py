@@ -20,7 +20,9 @@ import time
 
 import httpx
 import paho.mqtt.client as mqtt
-from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
+from paho.mqtt.enums import CallbackAPIVersion
 
 __all__ = ["main"]
 
@@ -49,16 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         if not state["first"]:
             state["first"] = time.monotonic()
         sample = json.loads(message.payload)
-        point = (Point("naive_sample").tag("machine", sample["machine"])
-                 .tag("signal", sample["signal"]).field("value", float(sample["value"]))
-                 .time(sample["t_ms"], WritePrecision.MS))
-        r = http.post(write_url, params=params, content=point.to_line_protocol())
+        point = Point("naive_sample")  # type: ignore[no-untyped-call]
+        point.tag("machine", sample["machine"])  # type: ignore[no-untyped-call]
+        point.tag("signal", sample["signal"])  # type: ignore[no-untyped-call]
+        point.field("value", float(sample["value"]))  # type: ignore[no-untyped-call]
+        point.time(sample["t_ms"], WritePrecision.MS)  # type: ignore[no-untyped-call]
+        r = http.post(write_url, params=params, content=point.to_line_protocol())  # type: ignore[no-untyped-call]
         if r.status_code == 204:
             state["written"] += 1
         else:
             state["errors"] += 1
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="naive-bridge",
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="naive-bridge",
                          protocol=mqtt.MQTTv5)
     client.on_connect = on_connect
     client.on_message = on_message

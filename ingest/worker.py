@@ -20,7 +20,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -69,7 +68,7 @@ class IngestWorker:
         self.model = StateModel(plant.states)
         self.coefficients = load_coefficients()
         self.sink = build_sink(config.influx)
-        self.spool = Spool(path=Path(config.spool.path), max_bytes=config.spool.max_bytes)
+        self.spool = Spool(path=config.spool_path, max_bytes=config.spool.max_bytes)
         self._replay_wake = asyncio.Event()
         self.stats = IngestStats()
         self._inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()

@@ -68,7 +68,7 @@ def ingest_config(*, broker_port: int, influx_url: str, database: str, topic_roo
         plant="(test)", mqtt=MqttConfig(port=broker_port, topic_root=topic_root),
         influx=InfluxConfig(url=influx_url, database=database, api=api, **influx),  # type: ignore[arg-type]
         worker=f"{topic_root}-{worker}",
-        spool=SpoolConfig(path=str(spool_dir / f"{worker}-spool.sqlite")))
+        spool=SpoolConfig(directory=str(spool_dir)))
 
 
 async def publish(port: int, messages: list[tuple[str, bytes]], *, qos: int = 1) -> None:

@@ -1,0 +1,41 @@
+# PlantStream server image: ingest workers, rollup job, report API.
+# Build from the repository root:
+#   docker build -f deploy/docker/server.Dockerfile -t plantstream/server:0.1.0 .
+# Dependencies come from requirements-server.txt (exact == pins, regenerated with
+# deploy/docker/lock.py server); the base image is pinned to an exact version.
+# No secret is copied or baked in: configs and credentials are mounted at run time.
+FROM python:3.11.7-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/plantstream
+COPY deploy/docker/requirements-server.txt /tmp/requirements.txt
+RUN /opt/plantstream/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY core core
+COPY edge edge
+COPY ingest ingest
+COPY analytics analytics
+COPY reports reports
+# --no-deps: every dependency is already installed from the pins above
+RUN /opt/plantstream/bin/pip install --no-deps . \
+ && /opt/plantstream/bin/pip check
+
+FROM python:3.11.7-slim-bookworm
+LABEL org.opencontainers.image.title="plantstream-server" \
+      org.opencontainers.image.source="https://example.invalid/plantstream" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 plantstream \
+ && useradd --system --uid 10001 --gid plantstream --home-dir /var/lib/plantstream \
+      --create-home --shell /usr/sbin/nologin plantstream \
+ && install -d -o plantstream -g plantstream -m 0700 /var/lib/plantstream-ingest
+COPY --from=build /opt/plantstream /opt/plantstream
+ENV PATH=/opt/plantstream/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    NUMBA_CACHE_DIR=/var/lib/plantstream/numba-cache
+USER plantstream
+WORKDIR /var/lib/plantstream
+# Each service passes its own --config; compose/k8s override the health check per role.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["plantstream", "ingest", "check", "--config", "/etc/plantstream/ingest.toml"]
+ENTRYPOINT ["plantstream"]
+CMD ["--help"]
