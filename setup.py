@@ -14,6 +14,7 @@ PACKAGE_ROOTS = {
     "plantstream.ingest": "ingest",
     "plantstream.analytics": "analytics",
     "plantstream.reports": "reports",
+    "plantstream.dashboards": "dashboards",
 }
 
 packages = []

@@ -1,5 +1,9 @@
-"""The analytics core: KPI components, KPIs, energy conversion (typed public API)."""
+"""The analytics core: KPI components, KPIs, energy, intensity, dual control.
 
+Typed public API over private numba kernels (see docs/analytics.md). Server-side only.
+"""
+
+from plantstream.analytics.calendar import ShiftCalendar, window_boundaries
 from plantstream.analytics.components import (
     EnergyComponent,
     MachineComponents,
@@ -7,12 +11,14 @@ from plantstream.analytics.components import (
     StateModel,
     TimeComponents,
     batch_components,
+    batches_components,
 )
 from plantstream.analytics.dual_control import (
     DualControlStatus,
     WarningThresholds,
     dual_control_status,
 )
+from plantstream.analytics.elements import ElementTotals, time_element_ms
 from plantstream.analytics.energy import Carrier, CoefficientTable, load_coefficients
 from plantstream.analytics.errors import AnalyticsInputError, DataImportError
 from plantstream.analytics.intensity import (
@@ -24,30 +30,50 @@ from plantstream.analytics.intensity import (
     rate_of_change,
     unit_product_consumption,
 )
-from plantstream.analytics.kpi import Kpis, kpis
+from plantstream.analytics.kpi import Kpis, SixBigLosses, kpis, six_big_losses
+from plantstream.analytics.meters import power_to_energy, register_consumption
+from plantstream.analytics.recompute import RawChunk, Signal, recompute, timeline_components
+from plantstream.analytics.records import merge_time_components
+from plantstream.analytics.state_model import UMH_RANGES, StateRange
 
 __all__ = [
+    "UMH_RANGES",
     "AnalyticsInputError",
     "Carrier",
     "CoefficientTable",
     "DataImportError",
     "DualControlStatus",
+    "ElementTotals",
     "EnergyComponent",
     "FinancialRecord",
     "Kpis",
     "LimitGrades",
     "MachineComponents",
     "ProductComponent",
+    "RawChunk",
+    "ShiftCalendar",
+    "Signal",
+    "SixBigLosses",
     "StateModel",
+    "StateRange",
     "TimeComponents",
     "WarningThresholds",
     "batch_components",
+    "batches_components",
     "best_grade",
     "dual_control_status",
     "kpis",
     "load_coefficients",
     "load_financials",
+    "merge_time_components",
     "per_10k_yuan",
+    "power_to_energy",
     "rate_of_change",
+    "recompute",
+    "register_consumption",
+    "six_big_losses",
+    "time_element_ms",
+    "timeline_components",
     "unit_product_consumption",
+    "window_boundaries",
 ]

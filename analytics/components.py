@@ -2,17 +2,32 @@
 
 Ingest is stateless: each batch is turned into components per machine using only the
 batch and the static plant configuration. Components add up exactly over machines and
-windows (`MachineComponents.merge` is associative and commutative), so KPIs over any
-window or group are ratios of sums.
+windows (`TimeComponents.add` is a plain sum), so KPIs over any window or group are
+ratios of sums. Time elements come from the numba kernel (`elements.time_element_ms`)
+for all machines of one or many batches in one call.
+
+A minor stop is judged by its length inside the batch (a batch does not know when a
+state that was already on at its start began); a recompute over the raw history
+(`recompute`) judges stops whole across batch boundaries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
 
+import numpy as np
+
+from plantstream.analytics.calendar import ShiftCalendar
+from plantstream.analytics.elements import FOREVER_MS, fold_time_components, time_element_ms
 from plantstream.analytics.energy import CoefficientTable
-from plantstream.config import Element, PlantConfig, StateDef
+from plantstream.analytics.records import (
+    EnergyComponent,
+    MachineComponents,
+    ProductComponent,
+    TimeComponents,
+)
+from plantstream.analytics.state_model import StateModel
+from plantstream.config import PlantConfig
 from plantstream.wire import Batch, MachineInterval
 
 __all__ = [
@@ -22,158 +37,111 @@ __all__ = [
     "StateModel",
     "TimeComponents",
     "batch_components",
+    "batches_components",
 ]
 
 
-@dataclass(slots=True)
-class TimeComponents:
-    """Seconds per ISO 22400 time element, plus counts, for one machine and window."""
-
-    interval_s: float = 0.0
-    pot_s: float = 0.0
-    planned_down_s: float = 0.0
-    pbt_s: float = 0.0
-    apt_s: float = 0.0
-    asut_s: float = 0.0
-    adet_s: float = 0.0
-    adot_s: float = 0.0
-    unknown_s: float = 0.0
-    minor_stop_s: float = 0.0
-    minor_stops: int = 0
-    pq: int = 0
-    gq: int = 0
-    sq: int = 0
-    rq: int = 0
-    pru_pq_s: float = 0.0
-    pru_gq_s: float = 0.0
-
-    def add(self, other: TimeComponents) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-
-@dataclass(frozen=True, slots=True)
-class ProductComponent:
-    product: str
-    good: int
-    scrap: int
-    rework: int
-    pru_s: float | None  # ideal cycle time; None when the product has none configured
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyComponent:
-    carrier: str
-    unit: str
-    quantity: float
-    kgce: float | None  # None when the carrier has no coefficient: reported, not guessed
-    kgco2: float | None
-    covered_s: float
-    interval_s: float
-    raw_start: float
-    raw_end: float
-    rollovers: int
-    resets: int
-
-
-@dataclass(slots=True)
-class MachineComponents:
-    site: str
-    line: str
-    machine: str
-    t_start_ms: int
-    time: TimeComponents
-    products: list[ProductComponent] = field(default_factory=list)
-    energy: list[EnergyComponent] = field(default_factory=list)
-
-
-class StateModel:
-    """Maps state codes to time elements; unknown codes are a loss (ADET), counted."""
-
-    def __init__(self, states: Iterable[StateDef]) -> None:
-        self._by_code = {s.code: s for s in states}
-
-    def element(self, code: int) -> tuple[Element, bool]:
-        """`(element, known)` of a state code."""
-        state = self._by_code.get(code)
-        return (state.element, True) if state else ("ADET", False)
-
-    def minor_stop_candidate(self, code: int) -> bool:
-        state = self._by_code.get(code)
-        return bool(state and state.minor_stop_candidate)
-
-
-_ELEMENT_FIELD: dict[Element, str] = {
-    "APT": "apt_s", "ASUT": "asut_s", "ADET": "adet_s", "ADOT": "adot_s",
-    "PLANNED_DOWN": "planned_down_s", "NOT_PLANNED": "",
-}
-
-
-def _time_components(m: MachineInterval, t0: int, t1: int, model: StateModel,
-                     minor_stop_threshold_s: float) -> TimeComponents:
-    tc = TimeComponents(interval_s=(t1 - t0) / 1000.0)
-    starts = [t0, *(c.t_ms for c in m.changes)]
-    codes = [m.state_at_start, *(c.state for c in m.changes)]
-    ends = [*starts[1:], t1]
-    for code, start, end in zip(codes, starts, ends, strict=True):
-        seconds = (end - start) / 1000.0
-        if seconds <= 0:
-            continue
-        element, known = model.element(code)
-        name = _ELEMENT_FIELD[element]
-        if name:
-            setattr(tc, name, getattr(tc, name) + seconds)
-        if not known:
-            tc.unknown_s += seconds
-        # A stop wholly inside the batch and shorter than the threshold is minor. A stop
-        # that touches a batch boundary is judged by its part in this batch.
-        if model.minor_stop_candidate(code) and seconds < minor_stop_threshold_s:
-            tc.minor_stop_s += seconds
-            tc.minor_stops += 1
-    not_planned = tc.interval_s - (tc.planned_down_s + tc.apt_s + tc.asut_s + tc.adet_s
-                                   + tc.adot_s)
-    tc.pot_s = tc.interval_s - not_planned
-    tc.pbt_s = tc.pot_s - tc.planned_down_s
-    return tc
-
-
-def batch_components(batch: Batch, plant: PlantConfig,
-                     coefficients: CoefficientTable) -> list[MachineComponents]:
+def batch_components(batch: Batch, plant: PlantConfig, coefficients: CoefficientTable, *,
+                     model: StateModel | None = None,
+                     calendar: ShiftCalendar | None = None) -> list[MachineComponents]:
     """Components of every machine in the batch (machines must be in the plant config)."""
-    model = StateModel(plant.states)
-    threshold = plant.oee.minor_stop_threshold_s
-    t0, t1 = batch.t_start_ms, batch.t_end_ms
-    out: list[MachineComponents] = []
-    for m in batch.machines:
-        machine = plant.machine(m.machine)
-        if machine is None:
-            raise KeyError(m.machine)
-        tc = _time_components(m, t0, t1, model, threshold)
-        products = []
-        for c in m.counts:
-            pru = machine.ideal_cycle_s.get(c.product)
-            pq = c.good + c.scrap + c.rework
-            tc.pq += pq
-            tc.gq += c.good
-            tc.sq += c.scrap
-            tc.rq += c.rework
-            if pru is not None:
-                tc.pru_pq_s += pru * pq
-                tc.pru_gq_s += pru * c.good
-            products.append(ProductComponent(product=c.product, good=c.good, scrap=c.scrap,
-                                             rework=c.rework, pru_s=pru))
-        energy = []
-        for meter in m.meters:
-            carrier = coefficients.carrier(meter.carrier)
-            known = carrier is not None and carrier.unit == meter.unit
-            energy.append(EnergyComponent(
-                carrier=meter.carrier, unit=meter.unit, quantity=meter.delta,
-                kgce=meter.delta * carrier.kgce_per_unit if known and carrier else None,
-                kgco2=meter.delta * carrier.kgco2_per_unit if known and carrier else None,
-                covered_s=meter.covered_ms / 1000.0, interval_s=(t1 - t0) / 1000.0,
-                raw_start=meter.raw_start, raw_end=meter.raw_end,
-                rollovers=meter.rollovers, resets=meter.resets))
-        out.append(MachineComponents(site=batch.site, line=machine.line, machine=m.machine,
-                                     t_start_ms=t0, time=tc, products=products,
-                                     energy=energy))
+    return batches_components([batch], plant, coefficients, model=model,
+                              calendar=calendar)[0]
+
+
+def batches_components(batches: Sequence[Batch], plant: PlantConfig,
+                       coefficients: CoefficientTable, *, model: StateModel | None = None,
+                       calendar: ShiftCalendar | None = None
+                       ) -> list[list[MachineComponents]]:
+    """`batch_components` of many batches with one kernel call for all their machines.
+
+    `model` defaults to the plant's state codes; `calendar` (default: none, the state
+    alone decides) puts breaks and no-shift time outside PBT.
+    """
+    state_model = model if model is not None else _plant_model(plant)
+    intervals: list[tuple[Batch, MachineInterval]] = [
+        (b, m) for b in batches for m in b.machines]
+    if not intervals:
+        return [[] for _ in batches]
+    sizes = np.array([1 + len(m.changes) for _, m in intervals], dtype=np.int64)
+    segments = np.zeros(len(intervals) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=segments[1:])
+    t_ms = np.empty(int(segments[-1]), dtype=np.int64)
+    codes = np.empty(int(segments[-1]), dtype=np.float64)
+    t_list: list[int] = []
+    code_list: list[int] = []
+    for b, m in intervals:
+        t_list.append(b.t_start_ms)
+        code_list.append(m.state_at_start)
+        t_list.extend(change.t_ms for change in m.changes)
+        code_list.extend(change.state for change in m.changes)
+    t_ms[:] = t_list
+    codes[:] = code_list
+    seg_start = np.array([b.t_start_ms for b, _ in intervals], dtype=np.int64)
+    seg_end = np.array([b.t_end_ms for b, _ in intervals], dtype=np.int64)
+    t_lo, t_hi = int(seg_start.min()), int(seg_end.max())
+    windows = np.array([t_lo, t_hi], dtype=np.int64)
+    totals = time_element_ms(
+        t_ms, codes, segments, windows=windows, model=state_model,
+        calendar=calendar.arrays(t_lo, t_hi) if calendar is not None else None,
+        seg_start=seg_start, seg_end=seg_end, max_hold_ms=FOREVER_MS,
+        minor_stop_threshold_s=plant.oee.minor_stop_threshold_s, check=False)
+    out: list[list[MachineComponents]] = []
+    sums: list[list[int]] = totals.ms[:, 0, :].tolist()
+    index = 0
+    for b in batches:
+        rows: list[MachineComponents] = []
+        for m in b.machines:
+            tc = fold_time_components(sums[index], plant.oee.model)
+            index += 1
+            rows.append(_machine_components(b, m, tc, plant, coefficients))
+        out.append(rows)
     return out
+
+
+_MODELS: dict[int, tuple[PlantConfig, StateModel]] = {}
+
+
+def _plant_model(plant: PlantConfig) -> StateModel:
+    """The plant's state model, compiled once per plant configuration object."""
+    cached = _MODELS.get(id(plant))
+    if cached is None or cached[0] is not plant:
+        cached = (plant, StateModel(plant.states))
+        _MODELS[id(plant)] = cached
+    return cached[1]
+
+
+def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
+                        plant: PlantConfig, coefficients: CoefficientTable
+                        ) -> MachineComponents:
+    machine = plant.machine(m.machine)
+    if machine is None:
+        raise KeyError(m.machine)
+    t0, t1 = batch.t_start_ms, batch.t_end_ms
+    products = []
+    for c in m.counts:
+        pru = machine.ideal_cycle_s.get(c.product)
+        pq = c.good + c.scrap + c.rework
+        tc.pq += pq
+        tc.gq += c.good
+        tc.sq += c.scrap
+        tc.rq += c.rework
+        if pru is not None:
+            tc.pru_pq_s += pru * pq
+            tc.pru_gq_s += pru * c.good
+        products.append(ProductComponent(product=c.product, good=c.good, scrap=c.scrap,
+                                         rework=c.rework, pru_s=pru))
+    energy = []
+    for meter in m.meters:
+        carrier = coefficients.carrier(meter.carrier)
+        known = carrier is not None and carrier.unit == meter.unit
+        energy.append(EnergyComponent(
+            carrier=meter.carrier, unit=meter.unit, quantity=meter.delta,
+            kgce=meter.delta * carrier.kgce_per_unit if known and carrier else None,
+            kgco2=meter.delta * carrier.kgco2_per_unit if known and carrier else None,
+            covered_s=meter.covered_ms / 1000.0, interval_s=(t1 - t0) / 1000.0,
+            raw_start=meter.raw_start, raw_end=meter.raw_end,
+            rollovers=meter.rollovers, resets=meter.resets,
+            coefficient_basis=carrier.basis if known and carrier else "no coefficient"))
+    return MachineComponents(site=batch.site, line=machine.line, machine=m.machine,
+                             t_start_ms=t0, time=tc, products=products, energy=energy)

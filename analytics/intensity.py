@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,10 @@ from plantstream.analytics.errors import AnalyticsInputError, DataImportError
 __all__ = [
     "FINANCIAL_COLUMNS",
     "FinancialRecord",
+    "IntensityRow",
     "LimitGrades",
     "best_grade",
+    "intensity_by_site_month",
     "load_financials",
     "per_10k_yuan",
     "rate_of_change",
@@ -199,3 +201,34 @@ def load_financials(path: str | Path) -> list[FinancialRecord]:
             site=site, month=month, output_value_yuan=values["output_value_yuan"],
             value_added_yuan_comparable=values["value_added_yuan_comparable"]))
     return records
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntensityRow:
+    """Energy intensity of one site in one month (None where undefined or no data)."""
+
+    site: str
+    month: str
+    tce: float
+    tce_per_10k_yuan_output: float | None
+    tce_per_10k_yuan_value_added: float | None
+    has_financials: bool
+
+
+def intensity_by_site_month(financials: Iterable[FinancialRecord],
+                            tce: Mapping[tuple[str, str], float]) -> list[IntensityRow]:
+    """Join energy (`(site, "YYYY-MM") -> tce`) with financial inputs; one row per
+    (site, month) that has energy, sorted. A month without financial inputs gives
+    None intensities and `has_financials=False` (never 0)."""
+    by_key = {(f.site, f.month): f for f in financials}
+    rows = []
+    for (site, month), total in sorted(tce.items()):
+        record = by_key.get((site, month))
+        rows.append(IntensityRow(
+            site=site, month=month, tce=total,
+            tce_per_10k_yuan_output=(per_10k_yuan(total, record.output_value_yuan)
+                                     if record else None),
+            tce_per_10k_yuan_value_added=(
+                per_10k_yuan(total, record.value_added_yuan_comparable) if record else None),
+            has_financials=record is not None))
+    return rows

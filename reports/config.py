@@ -1,0 +1,260 @@
+"""The report configuration: a frozen TOML model read once at start-up.
+
+Relative paths (plant configs, financial CSV, audit log, coefficient table) are
+relative to the configuration file. Regulators' bearer tokens are stored as SHA-256
+hashes only (`plantstream reports hash-token` prints one); a token in clear never
+appears in the configuration, a log line or the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from plantstream.analytics import (
+    CoefficientTable,
+    FinancialRecord,
+    LimitGrades,
+    load_coefficients,
+    load_financials,
+)
+from plantstream.config import PlantConfig, Site, config_hash, load_plant, load_toml
+from plantstream.errors import ConfigError
+from plantstream.wire import Id
+
+__all__ = [
+    "CarrierRoles",
+    "InfluxSettings",
+    "LoadedConfig",
+    "ProductLimits",
+    "Quota",
+    "RateLimit",
+    "Regulator",
+    "ReportConfig",
+    "Role",
+    "hash_token",
+    "load_report_config",
+]
+
+Role = Literal["controlled", "feedstock", "renewable_certified", "sent_off_site"]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+
+
+class InfluxSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str = "http://127.0.0.1:8086"
+    database: str = "plantstream"
+    # "raw": daily figures from `energy`/`production` (GROUP BY time(1d) in the site's
+    # zone); "rollup": from `energy_1d`/`production_1d` (plantstream.reports.rollup).
+    source: Literal["raw", "rollup"] = "raw"
+    # the monthly totals the daily values are checked against: sums of the raw points
+    # (exact, reads every raw point of the period), or the `energy_1mo` rollup (cheap;
+    # months the period covers only in part are still checked against the raw points)
+    monthly_check: Literal["raw", "rollup"] = "raw"
+    timeout_s: Positive = 30.0
+
+
+class CarrierRoles(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How carriers count (DOMAIN.md section 2). Carriers not listed are controlled."""
+
+    feedstock: list[Id] = []
+    renewable_certified: list[Id] = []
+    sent_off_site: list[Id] = []
+    # carrier as measured -> row of the coefficient table (e.g. green_power -> electricity)
+    coefficient_of: dict[str, str] = {}
+
+    def role(self, carrier: str) -> Role:
+        if carrier in self.feedstock:
+            return "feedstock"
+        if carrier in self.renewable_certified:
+            return "renewable_certified"
+        if carrier in self.sent_off_site:
+            return "sent_off_site"
+        return "controlled"
+
+
+class ProductLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A product with a limit standard: grade number -> max kgce per unit.
+
+    `lines` is the energy boundary of the product (all machines of those lines); empty
+    means the whole site.
+    """
+
+    product: Id
+    unit: str
+    grades: dict[str, Positive]
+    standard: str = ""
+    lines: list[Id] = []
+
+    def limit_grades(self) -> LimitGrades:
+        grades: dict[int, float | None] = {}
+        for key, value in self.grades.items():
+            if not key.isdigit() or int(key) < 1:
+                raise ConfigError(source="report config", key=f"products.grades.{key}",
+                                  reason="grade keys are numbers from 1")
+            grades[int(key)] = value
+        for missing in range(1, max(grades) + 1):
+            grades.setdefault(missing, None)
+        return LimitGrades(product=self.product, unit=self.unit, grades=grades)
+
+
+class Quota(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Dual-control targets of a site or enterprise (`scope`) for one year."""
+
+    scope: Id
+    year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
+    annual_tce: Positive
+    intensity_target_tce_per_10k_yuan: Positive | None = None
+    seasonal_profile: list[float] | None = None
+
+
+class Regulator(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    id: Id
+    name: str
+    token_sha256: Sha256Hex
+    scope: list[Id]  # enterprise ids and / or site ids
+    expires: dt.datetime | None = None  # timezone-aware; None: no expiry
+    revoked: bool = False
+
+    def __post_init__(self) -> None:
+        if self.expires is not None and self.expires.tzinfo is None:
+            raise msgspec.ValidationError("expires needs a time zone (e.g. Z) - at `$.expires`")
+
+
+class RateLimit(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Token bucket per regulator (in-process: one bucket set per server process)."""
+
+    per_minute: Positive = 60.0
+    burst: Annotated[int, msgspec.Meta(ge=1)] = 20
+
+
+class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    plants: list[str]  # PlantConfig TOML files
+    influx: InfluxSettings = InfluxSettings()
+    financials: str | None = None  # CSV: site,month,output_value_yuan,value_added_...
+    base_year: int | None = None
+    coefficients: str | None = None  # a coefficient table; None: the packaged one
+    grid_year: int = 2023
+    electricity_basis: Literal["equivalent", "equal_value"] = "equivalent"
+    equal_value_kgce_per_kwh: Positive | None = None
+    natural_gas_lhv_kj_per_m3: Positive | None = None
+    coefficient_overrides: dict[str, Positive] = {}
+    carriers: CarrierRoles = CarrierRoles()
+    products: list[ProductLimits] = []
+    quotas: list[Quota] = []
+    completeness_threshold: Share = 0.90
+    daily_monthly_tolerance: Share = 0.05
+    realtime_interval_min: Literal[15, 30, 60] = 15
+    regulators: list[Regulator] = []
+    audit_log: str = "audit.jsonl"
+    rate_limit: RateLimit = RateLimit()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedConfig:
+    """The configuration with everything it points to read and checked."""
+
+    config: ReportConfig
+    base_dir: Path
+    plants: tuple[PlantConfig, ...]
+    coefficients: CoefficientTable
+    financials: tuple[FinancialRecord, ...]
+    limits: Mapping[str, LimitGrades]
+    config_hash: str
+
+    def path(self, relative: str) -> Path:
+        return (self.base_dir / relative).resolve()
+
+    @property
+    def audit_path(self) -> Path:
+        return self.path(self.config.audit_log)
+
+    def site(self, site_id: str) -> tuple[PlantConfig, Site] | None:
+        for plant in self.plants:
+            site = plant.site(site_id)
+            if site is not None:
+                return plant, site
+        return None
+
+    def enterprise(self, enterprise_id: str) -> PlantConfig | None:
+        return next((p for p in self.plants if p.enterprise.id == enterprise_id), None)
+
+    def quota(self, scope: str, year: int) -> Quota | None:
+        return next((q for q in self.config.quotas if q.scope == scope and q.year == year),
+                    None)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def load_report_config(path: str | Path) -> LoadedConfig:
+    path = Path(path).resolve()
+    config = load_toml(path, ReportConfig)
+    base = path.parent
+    plants = tuple(load_plant(base / p) for p in config.plants)
+    source = str(path)
+    if not plants:
+        raise ConfigError(source=source, key="plants", reason="at least one plant config")
+    seen_sites: set[str] = set()
+    enterprises: set[str] = set()
+    for plant in plants:
+        if plant.enterprise.id in enterprises:
+            raise ConfigError(source=source, key="plants",
+                              reason=f"enterprise {plant.enterprise.id!r} twice")
+        enterprises.add(plant.enterprise.id)
+        for site in plant.sites:
+            if site.id in seen_sites or site.id in enterprises:
+                raise ConfigError(source=source, key="plants",
+                                  reason=f"site id {site.id!r} is not unique")
+            seen_sites.add(site.id)
+    known = seen_sites | enterprises
+    for i, quota in enumerate(config.quotas):
+        if quota.scope not in known:
+            raise ConfigError(source=source, key=f"quotas[{i}].scope",
+                              reason=f"{quota.scope!r} is no site or enterprise")
+    for i, reg in enumerate(config.regulators):
+        for entry in reg.scope:
+            if entry not in known:
+                raise ConfigError(source=source, key=f"regulators[{i}].scope",
+                                  reason=f"{entry!r} is no site or enterprise")
+    if len({r.id for r in config.regulators}) != len(config.regulators):
+        raise ConfigError(source=source, key="regulators", reason="duplicate regulator id")
+    table = load_coefficients(
+        base / config.coefficients if config.coefficients else None,
+        grid_year=config.grid_year, overrides=dict(config.coefficient_overrides) or None,
+        natural_gas_lhv_kj_per_m3=config.natural_gas_lhv_kj_per_m3,
+        electricity_basis=config.electricity_basis,
+        equal_value_kgce_per_kwh=config.equal_value_kgce_per_kwh)
+    for carrier, row in config.carriers.coefficient_of.items():
+        if row not in table.carriers:
+            raise ConfigError(source=source, key=f"carriers.coefficient_of.{carrier}",
+                              reason=f"no coefficient row {row!r}")
+    financials = tuple(load_financials(base / config.financials)) if config.financials else ()
+    limits: dict[str, LimitGrades] = {}
+    for product in config.products:
+        if product.product in limits:
+            raise ConfigError(source=source, key="products",
+                              reason=f"product {product.product!r} twice")
+        limits[product.product] = product.limit_grades()
+    # The configuration hash covers everything the figures depend on besides the data:
+    # this file without where the data lives and who may pull it (InfluxDB address,
+    # regulators, audit log, rate limit), the plant configs, the financial CSV bytes and
+    # the coefficient table. Adding a regulator does not change any report's hash.
+    figures_only = msgspec.structs.replace(
+        config, influx=InfluxSettings(source=config.influx.source,
+                                      monthly_check=config.influx.monthly_check),
+        regulators=[], audit_log="", rate_limit=RateLimit(), realtime_interval_min=15)
+    parts = [config_hash(figures_only), *(config_hash(p) for p in plants),
+             hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
+             if config.financials else "", repr(table)]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return LoadedConfig(config=config, base_dir=base, plants=plants, coefficients=table,
+                        financials=financials, limits=limits, config_hash=digest)

@@ -1,0 +1,218 @@
+"""The pull API (`plantstream reports serve`): reports, the real-time feed, auth, audit.
+
+FastAPI: the OpenAPI spec comes from the same type-annotated handlers that validate the
+requests (no hand-kept spec to drift), the security scheme (HTTP bearer) is part of the
+spec, and the synchronous handlers run in a thread pool, so the blocking InfluxQL reads
+need no async client. Errors are JSON `{"error": code, "reason": text}` with a 4xx
+status (503 when InfluxDB cannot be reached).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from plantstream import __version__
+from plantstream.errors import PlantStreamError, StoreError
+from plantstream.influxql import InfluxQL
+from plantstream.reports.audit import AuditLog
+from plantstream.reports.auth import Authenticator, AuthError, TokenBucket
+from plantstream.reports.compute import build_report, resolve_scope
+from plantstream.reports.config import LoadedConfig, Regulator
+from plantstream.reports.document import report_csv, report_json
+from plantstream.reports.errors import ReportInputError
+from plantstream.reports.model import Report
+from plantstream.reports.pdf import report_pdf
+from plantstream.reports.periods import parse_period
+from plantstream.reports.realtime import Feed, realtime_feed
+from plantstream.reports.source import Source
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no token, unknown, revoked or expired token", **_ERROR},
+    403: {"description": "the scope is not in the token's scope", **_ERROR},
+    404: {"description": "unknown site or enterprise", **_ERROR},
+    422: {"description": "invalid parameter, with the reason", **_ERROR},
+    429: {"description": "rate limited (Retry-After says when to retry)", **_ERROR},
+    503: {"description": "the time-series store is unreachable", **_ERROR},
+}
+_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+
+
+def _error(status: int, code: str, reason: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "reason": reason}, status_code=status, headers=headers)
+
+
+def _check_year(day: dt.date, field: str) -> None:
+    if not 2000 <= day.year <= 2100:
+        raise ReportInputError(field=field, reason=f"{day} is outside 2000-2100")
+
+
+_BEARER = HTTPBearer(auto_error=False, description="a regulator's token")
+
+
+def _regulator(request: Request,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+               ) -> Regulator:
+    """The calling regulator (401 otherwise), after taking a token from its bucket (429)."""
+    auth: Authenticator = request.app.state.auth
+    bucket: TokenBucket = request.app.state.bucket
+    if credentials is None and request.headers.get("authorization"):
+        raise AuthError(401, "invalid_token", "the Authorization header is not a bearer token")
+    found = auth.regulator(f"Bearer {credentials.credentials}" if credentials else None)
+    bucket.take(found.id)
+    return found
+
+
+Caller = Annotated[Regulator, Depends(_regulator)]
+
+
+def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
+    source = Source(client=client, kind=loaded.config.influx.source)
+    auth = Authenticator(loaded=loaded)
+    bucket = TokenBucket(limit=loaded.config.rate_limit)
+    audit = AuditLog(path=loaded.audit_path)
+    app = FastAPI(title="PlantStream regulator reports", version=__version__,
+                  description="Energy-intensity and dual-control reports and the real-time "
+                              "monitoring feed, per enterprise or site, for regulators.")
+    app.state.auth = auth
+    app.state.bucket = bucket
+
+    @app.exception_handler(AuthError)
+    def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        headers: dict[str, str] = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
+        return _error(exc.status, exc.code, exc.reason, headers)
+
+    @app.exception_handler(ReportInputError)
+    def _input_error(_: Request, exc: ReportInputError) -> JSONResponse:
+        return _error(exc.status, "not_found" if exc.status == 404 else "invalid_request",
+                      f"{exc.field}: {exc.reason}")
+
+    @app.exception_handler(StoreError)
+    def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+        log.warning("store error: %s", exc)
+        return _error(503, "store_unavailable", "the time-series store did not answer")
+
+    @app.exception_handler(PlantStreamError)
+    def _domain_error(_: Request, exc: PlantStreamError) -> JSONResponse:
+        return _error(422, "invalid_request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                            for e in exc.errors())
+        return _error(422, "invalid_request", reasons or "invalid request")
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    @app.get("/healthz", summary="liveness", responses={200: {"description": "ok"}})
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/whoami", summary="the calling regulator and its scope", responses=_ERRORS)
+    def whoami(caller: Caller) -> dict[str, Any]:
+        return {"regulator": caller.id, "name": caller.name, "scope": sorted(caller.scope)}
+
+    @app.get(
+        "/v1/reports/energy", summary="energy-intensity and dual-control report",
+        response_class=Response,
+        responses={200: {"description": "the report; X-Content-SHA256 is its content hash",
+                         "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/Report"}},
+                             "text/csv": {"schema": {"type": "string"}},
+                             "application/pdf": {"schema": {"type": "string",
+                                                            "format": "binary"}}}},
+                   **_ERRORS})
+    def energy_report(
+        request: Request, caller: Caller,
+        scope: Annotated[str, Query(description="site or enterprise id", min_length=1,
+                                    max_length=64)],
+        period: Annotated[str, Query(description="YYYY-MM-DD, YYYY-MM, YYYY-Qn, YYYY or "
+                                                 "YYYY-MM-DD..YYYY-MM-DD", max_length=40)],
+        format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json",
+        as_of: Annotated[dt.date | None, Query(description="last day of data to use")] = None,
+    ) -> Response:
+        auth.authorize(caller, scope)
+        parsed = parse_period(period)
+        if as_of is not None:
+            _check_year(as_of, "as_of")
+        report = build_report(loaded, source, scope_id=scope, period=parsed, as_of=as_of)
+        body, digest = _render(report, format)
+        audit.write(regulator=caller.id, action="report", scope=scope,
+                    detail=f"energy {parsed.label} {format}", sha256=digest, size=len(body),
+                    client=client_of(request))
+        headers = {"X-Content-SHA256": digest}
+        if format != "json":
+            headers["Content-Disposition"] = (
+                f'attachment; filename="energy-{scope}-{parsed.label.replace("..", "_")}.'
+                f'{format}"')
+        return Response(content=body, media_type=_MEDIA[format], headers=headers)
+
+    @app.get("/v1/sites/{site}/realtime", summary="monitoring feed: interval, daily, "
+             "monthly values per carrier", response_class=Response,
+             responses={200: {"description": "the feed",
+                              "content": {"application/json": {
+                                  "schema": {"$ref": "#/components/schemas/Feed"}}}},
+                        **_ERRORS})
+    def realtime(
+        request: Request, caller: Caller, site: str,
+        day: Annotated[dt.date | None, Query(description="local day; default today")] = None,
+    ) -> Response:
+        auth.authorize(caller, site)
+        scope = resolve_scope(loaded, site)
+        if day is None:
+            day = dt.datetime.now(tz=scope.zone).date()
+        _check_year(day, "day")
+        feed = realtime_feed(loaded, source, site=site, day=day)
+        body = msgspec.json.encode(feed)
+        digest = hashlib.sha256(body).hexdigest()
+        audit.write(regulator=caller.id, action="realtime", scope=site, detail=day.isoformat(),
+                    sha256=digest, size=len(body), client=client_of(request))
+        return Response(content=body, media_type="application/json",
+                        headers={"X-Content-SHA256": digest})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                           routes=app.routes)
+        _, components = msgspec.json.schema_components(
+            [Report, Feed], ref_template="#/components/schemas/{name}")
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(components)
+        schemas["Error"] = {"type": "object", "required": ["error", "reason"],
+                            "properties": {"error": {"type": "string"},
+                                           "reason": {"type": "string"}}}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _render(report: Report, fmt: str) -> tuple[bytes, str]:
+    if fmt == "csv":
+        return report_csv(report)
+    body, digest = report_json(report)
+    if fmt == "pdf":
+        return report_pdf(report, digest), digest
+    return body, digest
