@@ -12,7 +12,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: the broker, the database, a real /api/v2/write server for the v2
 # sink, pdftoppm for the report tests, venv support for Debian's python3.
 APT_PACKAGES := mosquitto influxdb victoria-metrics poppler-utils python3-venv
-PKG_DIRS := core edge ingest analytics reports
+PKG_DIRS := core edge ingest analytics reports dashboards
 
 .PHONY: help setup demo test lint typecheck pytest bench clean distclean
 

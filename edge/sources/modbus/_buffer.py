@@ -9,12 +9,13 @@ no earlier than `until_ms` (the interval before it may be closed already).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from plantstream.edge.readings import Reading
 
-__all__ = ["Deadband", "ReadingBuffer", "now_ms"]
+__all__ = ["Deadband", "ReadingBuffer", "now_ms", "raise_if_cancelled"]
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +76,13 @@ class Deadband:
             self._last = value
             return True
         return False
+
+
+def raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed: Python 3.11's `asyncio.wait_for`
+    (pymodbus and asyncua await every request with it) returns the result instead of
+    raising when a cancellation arrives just as the response does, and a polling loop
+    would then run on forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -15,7 +15,11 @@ from plantstream.edge.readings import (
     MeterReading,
     StateReading,
 )
-from plantstream.edge.sources.modbus._buffer import Deadband, ReadingBuffer
+from plantstream.edge.sources.modbus._buffer import (
+    Deadband,
+    ReadingBuffer,
+    raise_if_cancelled,
+)
 from plantstream.edge.sources.modbus._mapping import int_keyed, product_of, state_of
 from plantstream.edge.sources.modbus._registers import (
     WordOrder,
@@ -103,6 +107,7 @@ class Device:
                 except Exception:  # a bug in a cycle must not stop the polling
                     self.errors += 1
                     log.exception("modbus %s: polling cycle failed", self.label)
+                raise_if_cancelled()
                 next_at += period
                 delay = next_at - time.monotonic()
                 if delay < 0:  # a slow cycle: skip the missed ticks, keep the phase
@@ -143,6 +148,7 @@ class Device:
                 else self.client.read_input_registers)
         try:
             response = await call(address, count=words, device_id=self.config.device_id)
+            raise_if_cancelled()
         except (ConnectionError, OSError, TimeoutError) as exc:
             raise _DeviceDown(str(exc)) from exc
         except ModbusException as exc:

@@ -15,6 +15,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaError
 
+from plantstream.edge.sources.modbus._buffer import raise_if_cancelled
 from plantstream.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ async def supervise(source: OpcUaSource) -> None:
         if source.connected.is_set():
             source.connected.clear()
             source.connection_lost()
+        raise_if_cancelled()
         await asyncio.sleep(delay)
         delay = min(delay * 2, cfg.reconnect_max_s)
 
@@ -73,6 +75,7 @@ async def _session(source: OpcUaSource) -> None:
         while True:  # the watchdog: a read that fails means the connection is gone
             await asyncio.sleep(cfg.watchdog_s)
             await asyncio.wait_for(client.nodes.server_state.read_value(), timeout=cfg.timeout_s)
+            raise_if_cancelled()
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), timeout=cfg.timeout_s)

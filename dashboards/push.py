@@ -1,0 +1,152 @@
+"""`plantstream dashboards push`: create or update, through Grafana's HTTP API
+(grafana-client), the PlantStream folder, the InfluxQL data source and the four
+dashboards. Idempotent: each object is addressed by its fixed uid, so running it
+twice leaves one folder, one data source and four dashboards, updated in place.
+
+Errors are mapped to `GrafanaError` subclasses with the step and a reason: a bad URL
+or a closed port (`GrafanaUnreachable`), a refused token (`GrafanaAuthError`, 401), a
+token without the needed role (`GrafanaPermissionError`, 403).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import niquests
+from grafana_client.api import GrafanaApi
+from grafana_client.client import (
+    GrafanaClientError,
+    GrafanaException,
+    GrafanaServerError,
+    GrafanaTimeoutError,
+    GrafanaUnauthorizedError,
+)
+
+from plantstream.dashboards._grafana import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from plantstream.dashboards.catalog import build_all
+from plantstream.dashboards.errors import (
+    GrafanaAuthError,
+    GrafanaPermissionError,
+    GrafanaRequestError,
+    GrafanaUnreachable,
+)
+from plantstream.dashboards.provisioning import datasource_model
+from plantstream.dashboards.settings import DashboardSettings
+
+__all__ = ["PushStep", "plan", "push"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PushStep:
+    kind: str  # folder, datasource, dashboard
+    uid: str
+    title: str
+    action: str = "planned"  # planned (dry run), created, updated
+
+
+def plan(settings: DashboardSettings) -> list[PushStep]:
+    """What push creates or updates, in order (also the dry-run output)."""
+    steps = [PushStep("folder", FOLDER_UID, FOLDER_TITLE),
+             PushStep("datasource", DATASOURCE_UID, datasource_model(settings)["name"])]
+    steps += [PushStep("dashboard", m["uid"], m["title"]) for m in build_all(settings).values()]
+    return steps
+
+
+def _check_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise GrafanaUnreachable(url=url, step="connect",
+                                 reason="not an http(s) URL with a host, e.g. "
+                                        "http://grafana:3000")
+
+
+def _call(url: str, step: str, fn: Callable[[], T]) -> T:
+    """Run one API call; translate grafana-client's exceptions into ours."""
+    try:
+        return fn()
+    except GrafanaUnauthorizedError as exc:
+        raise GrafanaAuthError(url=url, step=step, status=401,
+                               reason="the token (or user and password) was refused") from exc
+    except GrafanaTimeoutError as exc:
+        raise GrafanaUnreachable(url=url, step=step, reason=f"timed out: {exc}") from exc
+    except GrafanaClientError as exc:
+        if exc.status_code == 403:
+            raise GrafanaPermissionError(
+                url=url, step=step, status=403,
+                reason="permission denied: the token needs the Editor role for "
+                       "dashboards and folders and Admin for data sources") from exc
+        raise GrafanaRequestError(url=url, step=step, status=exc.status_code,
+                                  reason=str(exc.message)) from exc
+    except GrafanaServerError as exc:
+        raise GrafanaRequestError(url=url, step=step, status=exc.status_code,
+                                  reason=str(exc.message)) from exc
+    except GrafanaException as exc:  # status 0: the request never got an answer
+        raise GrafanaUnreachable(url=url, step=step, reason=str(exc.message)) from exc
+    except niquests.exceptions.RequestException as exc:  # refused, DNS, TLS, bad URL
+        raise GrafanaUnreachable(url=url, step=step, reason=str(exc)) from exc
+
+
+def _exists(url: str, step: str, fn: Callable[[], Any]) -> bool:
+    try:
+        _call(url, step, fn)
+    except GrafanaRequestError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def push(*, url: str, settings: DashboardSettings, token: str | None = None,
+         influx_user: str | None = None, influx_password: str | None = None,
+         influx_token: str | None = None, dry_run: bool = False,
+         timeout_s: float = 10.0) -> list[PushStep]:
+    """Create or update everything in `plan`; with `dry_run`, contact nothing.
+
+    `token` is a Grafana service-account token; without it, credentials in the URL
+    (`http://user:password@host:3000`) are used. The data source gets the InfluxDB
+    v1 user and password, or a 2.x / 3.x token, when given.
+    """
+    steps = plan(settings)
+    _check_url(url)
+    if dry_run:
+        return steps
+    api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
+    done: list[PushStep] = []
+    folder_exists = _exists(url, "read folder", lambda: api.folder.get_folder(FOLDER_UID))
+    if folder_exists:
+        _call(url, "update folder", lambda: api.folder.update_folder(
+            FOLDER_UID, title=FOLDER_TITLE, overwrite=True))
+    else:
+        _call(url, "create folder", lambda: api.folder.create_folder(FOLDER_TITLE,
+                                                                      uid=FOLDER_UID))
+    done.append(PushStep("folder", FOLDER_UID, FOLDER_TITLE,
+                         "updated" if folder_exists else "created"))
+    source = datasource_model(settings, user=influx_user, password=influx_password,
+                              token=influx_token)
+    source_exists = _exists(url, "read data source",
+                            lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
+    if source_exists:
+        _call(url, "update data source",
+              lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, source))
+    else:
+        _call(url, "create data source", lambda: api.datasource.create_datasource(source))
+    done.append(PushStep("datasource", DATASOURCE_UID, str(source["name"]),
+                         "updated" if source_exists else "created"))
+    for model in build_all(settings).values():
+        uid = str(model["uid"])
+        existed = _exists(url, f"read dashboard {uid}",
+                          lambda uid=uid: api.dashboard.get_dashboard(uid))  # type: ignore[misc]
+        _call(url, f"save dashboard {uid}", lambda model=model: api.dashboard.update_dashboard(
+            {"dashboard": {**model, "id": None}, "folderUid": FOLDER_UID, "overwrite": True,
+             "message": "plantstream dashboards push"}))  # type: ignore[misc]
+        done.append(PushStep("dashboard", uid, str(model["title"]),
+                             "updated" if existed else "created"))
+        log.info("dashboard %s %s", uid, done[-1].action)
+    return done

@@ -1,0 +1,139 @@
+"""`plantstream dashboards push`: dry-run output and error handling.
+
+No Grafana server can run on these machines, so push is NOT tested against a real
+Grafana here. The error paths are tested against a closed loopback port and against a
+tiny local HTTP server started by the test that answers like Grafana's HTTP API does
+for a refused token (401) or a token without the needed role (403): a test double of
+Grafana's HTTP API, for the error paths only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from plantstream.cli import main
+from plantstream.dashboards import DashboardSettings, provisioning_files
+from plantstream.dashboards.errors import (
+    GrafanaAuthError,
+    GrafanaPermissionError,
+    GrafanaRequestError,
+    GrafanaUnreachable,
+)
+from plantstream.dashboards.push import push
+from plantstream.localstack import free_port
+
+Answer = Callable[[str, str], tuple[int, dict[str, object]]]  # (method, path) -> reply
+
+
+@pytest.fixture
+def grafana_double() -> Iterator[Callable[[Answer], str]]:
+    """Start a local HTTP server answering with `answer`; yields a function taking the
+    answer and returning the server's URL. Records nothing but the status it is told."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer: Answer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status, body = answer(self.command, self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _reply
+
+            def log_message(self, *args: object) -> None:  # keep pytest's output clean
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+SETTINGS = DashboardSettings()
+
+
+def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail
+    assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[4] for line in out[:-1]] == [
+        "folder", "datasource", "dashboard", "dashboard", "dashboard", "dashboard"]
+    assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
+    assert out[-1] == f"dry run: nothing sent to {closed}"
+
+
+def test_closed_port_is_unreachable() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(GrafanaUnreachable) as caught:
+        push(url=url, settings=SETTINGS, token="t", timeout_s=2.0)
+    assert caught.value.step == "read folder" and caught.value.url == url
+
+
+@pytest.mark.parametrize("url", ["grafana:3000", "ftp://grafana", "http://"])
+def test_bad_url_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(GrafanaUnreachable, match="not an http"):
+        push(url=url, settings=SETTINGS, dry_run=True)
+
+
+def test_refused_token_is_an_auth_error(grafana_double: Callable[[Answer], str]) -> None:
+    url = grafana_double(lambda method, path: (401, {"message": "invalid API key"}))
+    with pytest.raises(GrafanaAuthError) as caught:
+        push(url=url, settings=SETTINGS, token="wrong", timeout_s=5.0)
+    assert caught.value.status == 401 and "refused" in caught.value.reason
+
+
+def test_missing_permission_names_the_step(grafana_double: Callable[[Answer], str]) -> None:
+    """A Viewer token: reading works (the folder is missing), creating is forbidden."""
+    def answer(method: str, path: str) -> tuple[int, dict[str, object]]:
+        if method == "GET":
+            return 404, {"message": "folder not found"}
+        return 403, {"message": "You'll need additional permissions to perform this action."}
+
+    url = grafana_double(answer)
+    with pytest.raises(GrafanaPermissionError) as caught:
+        push(url=url, settings=SETTINGS, token="viewer", timeout_s=5.0)
+    assert (caught.value.status, caught.value.step) == (403, "create folder")
+    assert "role" in caught.value.reason
+
+
+def test_server_error_is_reported(grafana_double: Callable[[Answer], str]) -> None:
+    url = grafana_double(lambda method, path: (500, {"message": "database is locked"}))
+    with pytest.raises(GrafanaRequestError, match="database is locked"):
+        push(url=url, settings=SETTINGS, token="t", timeout_s=5.0)
+
+
+def test_cli_prints_the_reason_and_exits_2(grafana_double: Callable[[Answer], str],
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAFANA_TOKEN", "wrong")
+    url = grafana_double(lambda method, path: (401, {"message": "invalid API key"}))
+    assert main(["dashboards", "push", "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "read folder" in err and "refused" in err and "HTTP 401" in err
+    assert "wrong" not in err  # the token never shows
+
+
+def test_export_writes_the_provisioning_tree(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboards", "export", str(tmp_path)]) == 0
+    for relative, content in provisioning_files(SETTINGS).items():
+        assert (tmp_path / relative).read_text(encoding="utf-8") == content
+    assert len(capsys.readouterr().out.splitlines()) == 6
