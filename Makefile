@@ -62,6 +62,7 @@ test: setup lint typecheck pytest
 bench: setup
 	$(BIN)/plantstream bench analytics
 	$(BIN)/plantstream bench ingest --seconds 20
+	$(BIN)/plantstream bench reports
 	$(BIN)/plantstream bench edge
 
 clean:

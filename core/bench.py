@@ -14,6 +14,7 @@ __all__ = ["BENCHMARKS", "register"]
 # part -> "module:function(args) -> int"
 BENCHMARKS: dict[str, str] = {
     "analytics": "plantstream.analytics.bench:run",
+    "edge": "plantstream.edge.bench:run",
     "ingest": "plantstream.ingest.bench:run",
     "reports": "plantstream.reports.bench:run",
 }

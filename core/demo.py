@@ -20,9 +20,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -55,6 +56,8 @@ class PipelineResult:
     horizon_ms: dict[str, int]  # machine -> everything before this is in closed batches
     batches: int
     samples: int
+    shed_samples: int = 0  # raw samples the gateways' bounded queues shed
+    shed_batches: int = 0  # whole batches shed (only when no samples were left to shed)
 
 
 def simulation_start(sim_seconds: float, *, timezone: str = "Asia/Shanghai",
@@ -80,13 +83,17 @@ def _edge_configs(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, mqtt:
 
 
 async def _gateways_until(agents: Sequence[EdgeAgent], end_ms: int,
-                          on_tick: object = None) -> None:
-    """Let the gateways run until each has closed every interval before `end_ms`."""
+                          on_tick: Callable[[], None] | None = None,
+                          drain_timeout_s: float = 60.0) -> None:
+    """Let the gateways run until each has closed every interval before `end_ms`,
+    then stop them and wait (bounded) until the broker has acknowledged everything."""
+    for agent in agents:
+        agent.finish_at(end_ms)
     while min(a.horizon_ms for a in agents) < end_ms:
-        if callable(on_tick):
+        if on_tick is not None:
             on_tick()
         await asyncio.sleep(0.2)
-    await asyncio.gather(*(a.stop() for a in agents))
+    await asyncio.gather(*(a.stop(drain_timeout_s=drain_timeout_s) for a in agents))
 
 
 async def _stored_batches(influx: InfluxQL) -> int:
@@ -115,12 +122,18 @@ async def wait_until_stored(influx: InfluxQL, expected: int, *, settle_s: float 
 async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topic_root: str,
                        state_dir: Path, machines: int = 6, sim_seconds: float = 8 * 3600,
                        speedup: float = 2000.0, seed: int = 1,
-                       start_ms: int | None = None) -> PipelineResult:
+                       start_ms: int | None = None,
+                       during: Callable[[], Awaitable[None]] | None = None,
+                       gateway_settings: dict[str, Any] | None = None,
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
     """Simulated gateways -> real Mosquitto -> ingest -> real InfluxDB, in one process.
-    Returns when every closed batch is stored, with the simulator's ground truth."""
+    Returns when every closed batch is stored, with the simulator's ground truth.
+
+    `during` runs while the gateways stream (fault tests kill or freeze services
+    there); `gateway_settings` overrides fields of every gateway's [gateway] table."""
     plant, sims = demo_plant(machines, seed=seed)
     start = start_ms if start_ms is not None else simulation_start(sim_seconds)
-    mqtt = MqttConfig(port=broker_port, topic_root=topic_root)
+    mqtt = MqttConfig(port=broker_port, topic_root=topic_root, keepalive_s=keepalive_s)
     ingest = IngestConfig(plant="(in-process)", mqtt=mqtt,
                           influx=InfluxConfig(url=influx_url, database=database),
                           worker=f"ingest-{topic_root}",
@@ -128,12 +141,22 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
     clock = Clock(speedup=speedup, start_ms=start)
     configs = _edge_configs(plant, sims, mqtt=mqtt, state_dir=state_dir, speedup=speedup,
                             start_ms=start)
+    if gateway_settings:
+        configs = [msgspec.structs.replace(c, gateway=msgspec.structs.replace(
+            c.gateway, **gateway_settings)) for c in configs]
     async with IngestWorker(config=ingest, plant=plant) as worker:
         await worker.connected.wait()
         async with contextlib.AsyncExitStack() as stack:
             agents = [await stack.enter_async_context(EdgeAgent(config=c, clock=clock))
                       for c in configs]
-            await _gateways_until(agents, start + int(sim_seconds * 1000))
+            streaming = _gateways_until(agents, start + int(sim_seconds * 1000),
+                                        drain_timeout_s=drain_timeout_s)
+            if during is None:
+                await streaming
+            else:
+                await asyncio.gather(streaming, during())
+            shed = sum(a.shed_samples for a in agents)  # before the queues close
+            shed_batches = sum(a.queue.shed_batches for a in agents)
         closed = sum(a.closed_batches for a in agents)
         with InfluxQL(url=influx_url, database=database) as influx:
             stored = await wait_until_stored(influx, closed)
@@ -149,7 +172,8 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
     return PipelineResult(plant=plant, t_start_ms=start,
                           t_end_ms=max(a.horizon_ms for a in agents), truth=truth,
                           horizon_ms=horizon, batches=closed,
-                          samples=sum(a.closed_samples for a in agents))
+                          samples=sum(a.closed_samples for a in agents),
+                          shed_samples=shed, shed_batches=shed_batches)
 
 
 # --------------------------------------------------------------------------- the CLI

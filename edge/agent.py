@@ -57,8 +57,11 @@ class EdgeAgent:
         self.batcher = Batcher(flush_interval_ms=self.flush_ms, start_ms=start_ms,
                                checkpoint=checkpoint)
         self.start_ms = self.batcher.t_start_ms
+        # Sources start where the clock starts, not at the checkpoint: a simulation
+        # restarted after a crash replays its (deterministic) machines from the start and
+        # the batcher drops what it had already closed, as a real machine would have run on.
         self.sources: list[Source] = (list(sources) if sources is not None else
-                                      [build_source(s, start_ms=self.start_ms)
+                                      [build_source(s, start_ms=start_ms)
                                        for s in config.sources])
         self.closed_batches = 0
         self.source_errors = 0
@@ -86,10 +89,17 @@ class EdgeAgent:
         finally:
             self.queue.close()
 
+    def finish_at(self, end_ms: int) -> None:
+        """Close no interval beyond `end_ms` (rounded up to a boundary): a simulation
+        that must end at a given plant time, however slowly it is stopped."""
+        self._stop_at = -(-end_ms // self.flush_ms) * self.flush_ms
+
     async def stop(self, *, drain_timeout_s: float = 30.0) -> bool:
-        """Close the open interval at its boundary and wait until the broker has
-        acknowledged every queued batch. True if everything was delivered."""
-        self._stop_at = self.batcher.t_end_ms
+        """Close the open interval at its boundary (or stop at the `finish_at` end)
+        and wait until the broker has acknowledged every queued batch. True if
+        everything was delivered."""
+        if self._stop_at is None:
+            self._stop_at = self.batcher.t_end_ms
         await self._sampling_done.wait()
         try:
             await asyncio.wait_for(self.uplink.drained(), timeout=drain_timeout_s)
@@ -98,6 +108,10 @@ class EdgeAgent:
                         self.config.gateway.id, len(self.queue), drain_timeout_s)
             return False
         return True
+
+    @property
+    def shed_samples(self) -> int:
+        return self.queue.shed_samples
 
     @property
     def horizon_ms(self) -> int:
@@ -162,7 +176,9 @@ class EdgeAgent:
                       outages=stats.outages, outage_s=outage_s,
                       backlog_batches=len(self.queue),
                       backlog_age_s=(time.time() * 1000 - oldest) / 1000 if oldest else 0.0,
-                      shed_samples=self.queue.shed_samples, source_errors=self.source_errors,
+                      shed_samples=self.queue.shed_samples,
+                      source_errors=self.source_errors + sum(
+                          int(getattr(s, "errors", 0)) for s in self.sources),
                       published_batches=stats.published_batches)
 
     async def _health_forever(self) -> None:

@@ -63,6 +63,9 @@ def _check(args: argparse.Namespace) -> int:
         for source in (build_source(s, start_ms=now_ms) for s in config.sources):
             try:
                 async with source:
+                    check = getattr(source, "check", None)
+                    if check is not None:  # sources that can probe their devices do
+                        await check()
                     print(f"source  ok   {source.name}")
             except Exception as exc:  # report any failure to connect, whatever its kind
                 ok = False

@@ -76,6 +76,9 @@ class DiskQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # kept as a running total: scanning the table on every enqueue is quadratic
+        self._size = int(self._db.execute(
+            "SELECT coalesce(sum(length(payload)), 0) FROM batches").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
@@ -130,22 +133,23 @@ class DiskQueue:
 
         def work(db: sqlite3.Connection) -> int:
             seq = self.next_seq
+            payload = encode(seq)
             db.execute("INSERT INTO batches (seq, t_start_ms, t_end_ms, closed_ms, samples, "
                        "payload) VALUES (?, ?, ?, ?, ?, ?)",
-                       (seq, t_start_ms, t_end_ms, _now_ms(), samples, encode(seq)))
+                       (seq, t_start_ms, t_end_ms, _now_ms(), samples, payload))
+            self._size += len(payload)
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
                 ("next_seq", str(seq + 1)), ("last_t_end_ms", str(t_end_ms)),
                 ("checkpoint", json.dumps(checkpoint))])
             return seq
 
         seq: int = self._transaction(work)
-        if self.size_bytes() > self.max_bytes:
+        if self._size > self.max_bytes:
             self._shed()
         return seq
 
     def size_bytes(self) -> int:
-        return int(self._db.execute(
-            "SELECT coalesce(sum(length(payload)), 0) FROM batches").fetchone()[0])
+        return self._size
 
     def _shed(self) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -176,6 +180,7 @@ class DiskQueue:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
                 ("shed_samples", str(self.shed_samples + shed_samples)),
                 ("shed_batches", str(self.shed_batches + shed_batches))])
+            self._size = size
 
         self._transaction(work)
 
@@ -211,7 +216,11 @@ class DiskQueue:
         def work(db: sqlite3.Connection) -> None:
             db.executemany("UPDATE batches SET acked_ms = ? WHERE seq = ?",
                            [(now, s) for s in seqs])
-            db.execute("DELETE FROM batches WHERE acked_ms < ?", (now - self.keep_acked_ms,))
+            cutoff = now - self.keep_acked_ms
+            forgotten = db.execute("SELECT coalesce(sum(length(payload)), 0) FROM batches "
+                                   "WHERE acked_ms < ?", (cutoff,)).fetchone()[0]
+            db.execute("DELETE FROM batches WHERE acked_ms < ?", (cutoff,))
+            self._size -= int(forgotten)
 
         self._transaction(work)
 

@@ -34,6 +34,7 @@ from plantstream.errors import StoreError, WireError
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.decode import decode_message
 from plantstream.ingest.lineprotocol import batch_lines, component_lines, escape_string
+from plantstream.ingest.rollup import dirty_lines
 from plantstream.ingest.sinks import build_sink
 from plantstream.ingest.spool import Spool
 from plantstream.mqtt import mqtt_client
@@ -210,6 +211,9 @@ class IngestWorker:
             lines.extend(component_lines(batch_components(batch, self.plant, self.coefficients)))
             lines.extend(batch_lines(batch, self.plant, self.model, received_ms=now_ms,
                                      raw_samples=self.config.write_raw_samples))
+            # a late batch marks its windows for the rollup job to recompute
+            lines.extend(dirty_lines(batch, self.plant, now_ms,
+                                     late_after_s=self.config.rollup.late_after_s))
         if lines:
             await self._write_until_stored("\n".join(lines).encode())
         for message, error in dead:
