@@ -89,9 +89,17 @@ async def _gateways_until(agents: Sequence[EdgeAgent], end_ms: int,
     then stop them and wait (bounded) until the broker has acknowledged everything."""
     for agent in agents:
         agent.finish_at(end_ms)
+    clock = agents[0].clock
+    # the simulated end plus a generous margin: a gateway that stops advancing fails
+    # loudly, naming where it stopped, instead of hanging
+    deadline = time.monotonic() + clock.wall_seconds_until(end_ms) + 120.0
     while min(a.horizon_ms for a in agents) < end_ms:
         if on_tick is not None:
             on_tick()
+        if time.monotonic() > deadline:
+            stuck = {a.config.gateway.id: a.horizon_ms for a in agents if a.horizon_ms < end_ms}
+            raise ServiceError(service="edge", reason=f"gateways stopped advancing: {stuck}"
+                               f" (end {end_ms})")
         await asyncio.sleep(0.2)
     await asyncio.gather(*(a.stop(drain_timeout_s=drain_timeout_s) for a in agents))
 
@@ -145,7 +153,11 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
         configs = [msgspec.structs.replace(c, gateway=msgspec.structs.replace(
             c.gateway, **gateway_settings)) for c in configs]
     async with IngestWorker(config=ingest, plant=plant) as worker:
-        await worker.connected.wait()
+        try:
+            await asyncio.wait_for(worker.connected.wait(), timeout=60)
+        except TimeoutError:
+            raise ServiceError(service="ingest", reason="not connected to the broker in 60 s"
+                               ) from None
         async with contextlib.AsyncExitStack() as stack:
             agents = [await stack.enter_async_context(EdgeAgent(config=c, clock=clock))
                       for c in configs]

@@ -46,7 +46,7 @@ class EdgeAgent:
         self.uplink = Uplink(mqtt=config.mqtt, topics=self.topics, site=gw.site, gateway=gw.id,
                              queue=self.queue, config_hash=config_hash(config),
                              max_inflight=gw.max_inflight, backlog_share=gw.backlog_share,
-                             compress=gw.compress,
+                             compress=gw.compress, republish_again_s=gw.republish_again_s,
                              backlog_after_s=max(2.0 * gw.flush_interval_s / self.clock.speedup,
                                                  1.0))
         # a simulation starts where its configuration says, however late it is built

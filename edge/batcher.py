@@ -193,8 +193,9 @@ class Batcher:
         """The baselines as of the current interval start (JSON-serialisable)."""
         return {
             "t_start_ms": self.t_start_ms,
-            "machines": {name: {"state": m.state, "counter_raw": m.counter_raw,
-                                "meter_raw": m.meter_raw}
+            # copies: the checkpoint is stored after later readings changed the baselines
+            "machines": {name: {"state": m.state, "counter_raw": dict(m.counter_raw),
+                                "meter_raw": dict(m.meter_raw)}
                          for name, m in self._machines.items()},
         }
 

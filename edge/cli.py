@@ -12,6 +12,7 @@ from plantstream.edge.config import load_edge_config
 from plantstream.edge.sources import build_source
 from plantstream.errors import PlantStreamError
 from plantstream.mqtt import mqtt_client
+from plantstream.sdnotify import notify, watchdog_forever
 from plantstream.signals import stop_event
 
 __all__ = ["register"]
@@ -38,10 +39,14 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = stop_event()
-        async with EdgeAgent(config=config) as agent:
+        async with EdgeAgent(config=config) as agent, asyncio.TaskGroup() as tasks:
+            watchdog = tasks.create_task(watchdog_forever(), name="edge-watchdog")
+            notify("READY=1")
             await stop.wait()
+            notify("STOPPING=1")
             log.info("edge: stopping, delivering queued batches")
             await agent.stop(drain_timeout_s=args.drain_timeout)
+            watchdog.cancel()
 
     asyncio.run(main())
     return 0

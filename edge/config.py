@@ -28,6 +28,9 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # share of each publish window given to the backlog while live data flows
     backlog_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     compress: bool = False  # gzip batch payloads (ingest detects the gzip header)
+    # after a reconnect, republish the acknowledged batches of the last keep_acked_s again
+    # this much later (0: never), in case the broker lost ingest's subscription
+    republish_again_s: Annotated[float, msgspec.Meta(ge=0)] = 15.0
 
 
 class ClockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -13,10 +13,11 @@ was acknowledged within that window. Ingest writes are idempotent, so the duplic
 cost bandwidth, never correctness.
 
 Bound and overflow policy (`max_bytes`, counted in `shed_samples` / `shed_batches`):
-1. shed raw samples first: the oldest unacknowledged batches are rewritten without
-   their samples (state, counters and energy stay);
-2. only when no batch has samples left, shed the oldest whole batches.
-Acknowledged batches kept for republishing are dropped before anything is shed.
+1. shed raw samples first: the oldest batches are rewritten without their samples
+   (state, counters and energy stay); every stripped sample counts as shed (an upper
+   bound: an acknowledged batch's samples may have been delivered already);
+2. then forget acknowledged batches kept for republishing, oldest first;
+3. only when nothing else is left, shed the oldest whole unacknowledged batches.
 """
 
 from __future__ import annotations
@@ -153,13 +154,13 @@ class DiskQueue:
 
     def _shed(self) -> None:
         def work(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM batches WHERE acked_ms IS NOT NULL")
-            size = int(db.execute("SELECT coalesce(sum(length(payload)), 0) FROM batches"
-                                  ).fetchone()[0])
+            size = self._size
             shed_samples = shed_batches = 0
+            # 1. raw samples, oldest first (of an acknowledged batch too: the broker may
+            #    have lost it, so they count as shed: an upper bound of what is lost)
             for seq, samples, payload in db.execute(
-                    "SELECT seq, samples, payload FROM batches WHERE samples > 0 ORDER BY seq"
-                    ).fetchall():
+                    "SELECT seq, samples, payload FROM batches WHERE samples > 0 "
+                    "ORDER BY seq").fetchall():
                 if size <= self.max_bytes:
                     break
                 batch = _DECODER.decode(payload)
@@ -169,14 +170,16 @@ class DiskQueue:
                            (slim, seq))
                 size -= len(payload) - len(slim)
                 shed_samples += samples
-            if size > self.max_bytes:  # only state, counters and energy are left
-                for seq, payload in db.execute(
-                        "SELECT seq, payload FROM batches ORDER BY seq").fetchall():
+            # 2. acknowledged batches kept only for republishing; 3. whole batches
+            for condition, counts in (("acked_ms IS NOT NULL", False), ("acked_ms IS NULL", True)):
+                for seq, length in db.execute(
+                        f"SELECT seq, length(payload) FROM batches WHERE {condition} "
+                        "ORDER BY seq").fetchall():
                     if size <= self.max_bytes:
                         break
                     db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
-                    size -= len(payload)
-                    shed_batches += 1
+                    size -= int(length)
+                    shed_batches += int(counts)
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
                 ("shed_samples", str(self.shed_samples + shed_samples)),
                 ("shed_batches", str(self.shed_batches + shed_batches))])

@@ -51,7 +51,7 @@ class Uplink:
     def __init__(self, *, mqtt: MqttConfig, topics: GatewayTopics, site: str, gateway: str,
                  queue: DiskQueue, config_hash: str, max_inflight: int,
                  backlog_after_s: float, backlog_share: float = 0.5,
-                 compress: bool = False) -> None:
+                 compress: bool = False, republish_again_s: float = 15.0) -> None:
         self.mqtt = mqtt
         self.topics = topics
         self.site = site
@@ -62,6 +62,8 @@ class Uplink:
         self.backlog_after_s = backlog_after_s
         self.backlog_share = backlog_share
         self.compress = compress
+        self.republish_again_s = republish_again_s
+        self._second_pass_at: float | None = None  # monotonic time of the second republish
         self.stats = LinkStats()
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
@@ -72,8 +74,9 @@ class Uplink:
         self._wake.set()
 
     async def drained(self) -> None:
-        """Wait until every queued batch has been acknowledged by the broker."""
-        while len(self.queue):
+        """Wait until every queued batch has been acknowledged by the broker (and the
+        second republish after a reconnect is done)."""
+        while len(self.queue) or self._second_pass_at is not None:
             self._empty.clear()
             self.wake()
             await self._empty.wait()
@@ -95,10 +98,9 @@ class Uplink:
                     self._client = client
                     self._connected()
                     attempt = 0
-                    republished = self.queue.requeue_recent()
-                    if republished:
-                        log.info("gateway %s: republishing %d recently acknowledged batches",
-                                 self.gateway, republished)
+                    self._republish("on reconnect")
+                    if self.republish_again_s > 0:
+                        self._second_pass_at = time.monotonic() + self.republish_again_s
                     await client.publish(self.topics.status, self._status("online"),
                                          qos=1, retain=True)
                     await self._publish_forever(client)
@@ -125,8 +127,22 @@ class Uplink:
         self.stats.connected = False
         log.warning("gateway %s: MQTT link down: %s", self.gateway, exc)
 
+    def _republish(self, why: str) -> None:
+        republished = self.queue.requeue_recent()
+        if republished:
+            log.info("gateway %s: republishing %d recently acknowledged batches (%s)",
+                     self.gateway, republished, why)
+
     async def _publish_forever(self, client: aiomqtt.Client) -> None:
         while True:
+            if self._second_pass_at is not None and time.monotonic() >= self._second_pass_at:
+                # A broker that crashed may come back without the ingest tier's shared
+                # subscription (Mosquitto 2.0 does not restore the shared subscription of
+                # a client connected at the crash); what we delivered before ingest
+                # re-subscribed went nowhere. Publish it once more, after ingest's
+                # reconnect backoff (at most 10 s) has surely run out.
+                self._second_pass_at = None
+                self._republish("second pass after reconnect")
             live_after_ms = int((time.time() - self.backlog_after_s) * 1000)
             pending = self.queue.next_window(self.max_inflight, live_after_ms=live_after_ms,
                                              backlog_share=self.backlog_share)

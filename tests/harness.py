@@ -119,4 +119,5 @@ def assert_matches_truth(influx: InfluxQL, simulated: Simulated) -> None:
     for machine, truth in simulated.truth.items():
         for carrier, value in truth.energy_at_reading.items():
             tolerance = REGISTER_COUNT[carrier] + 1e-9
-            assert abs(energy[(machine, carrier)] - value) <= tolerance, (machine, carrier)
+            assert abs(energy[(machine, carrier)] - value) <= tolerance, (
+                machine, carrier, energy[(machine, carrier)], value)

@@ -93,3 +93,15 @@ def test_checkpoint_resumes_without_losing_or_doubling_counts() -> None:
 def test_flush_interval_must_divide_a_minute() -> None:
     with pytest.raises(ValueError, match="divide a minute"):
         Batcher(flush_interval_ms=7_000, start_ms=T0)
+
+
+def test_checkpoint_of_an_interval_is_not_changed_by_later_readings() -> None:
+    """Intervals closed in one call keep the baselines of their own end."""
+    batcher = Batcher(flush_interval_ms=10_000, start_ms=T0)
+    closed = batcher.add([StateReading("m", T0, 10000),
+                          MeterReading("m", T0, "electricity", "kWh", 100, 0.001, 10**6, 1000),
+                          MeterReading("m", T0 + 5_000, "electricity", "kWh", 150, 0.001, 10**6,
+                                       1000),
+                          MeterReading("m", T0 + 15_000, "electricity", "kWh", 400, 0.001,
+                                       10**6, 1000)])
+    assert closed[0].checkpoint["machines"]["m"]["meter_raw"] == {"electricity": 150}
