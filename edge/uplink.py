@@ -98,8 +98,8 @@ class Uplink:
                     self._client = client
                     self._connected()
                     attempt = 0
-                    self._republish("on reconnect")
-                    if self.republish_again_s > 0:
+                    self._republish("on connect")
+                    if self.stats.outages and self.republish_again_s > 0:  # a reconnect
                         self._second_pass_at = time.monotonic() + self.republish_again_s
                     await client.publish(self.topics.status, self._status("online"),
                                          qos=1, retain=True)

@@ -177,16 +177,21 @@ def test_agent_sigkilled_and_restarted_loses_nothing(broker: Mosquitto, influxd:
         async with IngestWorker(config=worker_config, plant=plant) as worker:
             await worker.connected.wait()
             agent = start_agent()
-            while closed_batches() < 300:
-                await asyncio.sleep(0.05)
-            os.kill(agent.pid, signal.SIGKILL)
-            agent.wait()
-            killed_at = closed_batches()
-            agent = start_agent()
-            while closed_batches() < killed_at + 400:
-                await asyncio.sleep(0.05)
-            agent.send_signal(signal.SIGTERM)  # drains what is queued, then exits
-            assert await asyncio.to_thread(agent.wait, 60) == 0, log.read_text()[-2000:]
+            try:
+                while closed_batches() < 300:
+                    await asyncio.sleep(0.05)
+                os.kill(agent.pid, signal.SIGKILL)
+                agent.wait()
+                killed_at = closed_batches()
+                agent = start_agent()
+                while closed_batches() < killed_at + 400:
+                    await asyncio.sleep(0.05)
+                agent.send_signal(signal.SIGTERM)  # drains what is queued, then exits
+                assert await asyncio.to_thread(agent.wait, 60) == 0, log.read_text()[-2000:]
+            finally:
+                if agent.poll() is None:  # a failed run never leaves an agent behind
+                    agent.kill()
+                    agent.wait()
             total = closed_batches()
             with InfluxQL(url=influxd.url, database=database) as influx:
                 await asyncio.to_thread(wait_for_batches, influx, total, timeout_s=30)
