@@ -37,6 +37,7 @@ __all__ = [
     "convert",
     "load_plant",
     "load_toml",
+    "to_toml",
 ]
 
 # ISO 22400-2 time elements a machine state maps to. PLANNED_DOWN is inside POT but
@@ -257,6 +258,20 @@ def load_toml(path: str | Path, type_: type[T]) -> T:
 
 def load_plant(path: str | Path) -> PlantConfig:
     return load_toml(path, PlantConfig)
+
+
+def _without_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def to_toml(config: object) -> bytes:
+    """A configuration struct as a TOML document (TOML has no null: unset optional
+    keys are left out, which reads back as their default). Needs tomli-w."""
+    return msgspec.toml.encode(_without_none(msgspec.to_builtins(config)))
 
 
 def config_hash(config: msgspec.Struct) -> str:

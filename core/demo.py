@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from plantstream.config import MqttConfig, PlantConfig
+from plantstream.config import MqttConfig, PlantConfig, to_toml
 from plantstream.demoplant import demo_plant
 from plantstream.edge.agent import EdgeAgent
 from plantstream.edge.clock import Clock
@@ -249,18 +249,9 @@ def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, 
         yield port, url
 
 
-def _without_none(value: object) -> object:
-    """TOML has no null: an absent key means the default."""
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
 def _write_toml(path: Path, value: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(msgspec.toml.encode(_without_none(msgspec.to_builtins(value))))
+    path.write_bytes(to_toml(value))
     return path
 
 

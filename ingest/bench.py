@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Final
 
 import httpx
-import msgspec
 
-from plantstream.config import MqttConfig
+from plantstream.config import MqttConfig, to_toml
 from plantstream.influxql import InfluxQL
 from plantstream.ingest._bench_load import (
     LoadShape,
@@ -58,16 +57,8 @@ TARGET: Final = 500_000
 MAX_MESSAGES: Final = int(os.environ.get("PLANTSTREAM_BENCH_MAX_MESSAGES", "10"))
 
 
-def _without_none(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
 def _write_toml(path: Path, value: object) -> Path:
-    path.write_bytes(msgspec.toml.encode(_without_none(msgspec.to_builtins(value))))
+    path.write_bytes(to_toml(value))
     return path
 
 

@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 from harness import assert_matches_truth, ingest_config, simulate, wait_for_batches
 
-from plantstream.config import MqttConfig
+from plantstream.config import MqttConfig, to_toml
 from plantstream.demo import PipelineResult, run_pipeline
 from plantstream.demoplant import demo_plant
 from plantstream.edge.batcher import Batcher
@@ -37,15 +36,6 @@ def _check_truth(result: PipelineResult, influx: InfluxQL) -> None:
                           batches=result.batches)
     assert wait_for_batches(influx, result.batches, timeout_s=30) == result.batches
     assert_matches_truth(influx, simulated)
-
-
-def _without_none(value: object) -> object:
-    """TOML has no null: an absent key means the default."""
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
 
 
 def _run(broker: Mosquitto, influxd: InfluxD, database: str, topic_root: str, tmp_path: Path,
@@ -150,7 +140,7 @@ def test_agent_sigkilled_and_restarted_loses_nothing(broker: Mosquitto, influxd:
         mqtt=MqttConfig(port=broker.port, topic_root=topic_root),
         sources=[sims[gateway.id]], clock=ClockConfig(speedup=1500.0, start_ms=start_ms))
     config_path = tmp_path / "edge.toml"
-    config_path.write_bytes(msgspec.toml.encode(_without_none(msgspec.to_builtins(config))))
+    config_path.write_bytes(to_toml(config))
     log = tmp_path / "edge.log"
 
     def start_agent() -> subprocess.Popen[bytes]:

@@ -27,6 +27,7 @@ from harness import (
     wait_for_batches,
 )
 
+from plantstream.config import to_toml
 from plantstream.influxql import InfluxQL
 from plantstream.ingest.worker import IngestWorker
 from plantstream.localstack import InfluxD, Mosquitto, VictoriaMetrics
@@ -211,10 +212,9 @@ def test_worker_sigkilled_under_load_redelivers(broker: Mosquitto, influxd: Infl
     config = ingest_config(broker_port=broker.port, influx_url=influxd.url, database=database,
                            topic_root=topic_root, spool_dir=tmp_path)
     plant_path = tmp_path / "plant.toml"
-    plant_path.write_bytes(msgspec.toml.encode(msgspec.to_builtins(sim.plant)))
+    plant_path.write_bytes(to_toml(sim.plant))
     config_path = tmp_path / "ingest.toml"
-    builtins = msgspec.to_builtins(msgspec.structs.replace(config, plant=str(plant_path)))
-    config_path.write_bytes(msgspec.toml.encode(_drop_none(builtins)))
+    config_path.write_bytes(to_toml(msgspec.structs.replace(config, plant=str(plant_path))))
     log_path = tmp_path / "worker.log"
 
     def start() -> subprocess.Popen[bytes]:
@@ -251,14 +251,6 @@ def test_worker_sigkilled_under_load_redelivers(broker: Mosquitto, influxd: Infl
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
-
-
-def _drop_none(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
 
 
 def _pickle(tmp_path: Path, messages: list[tuple[str, bytes]]) -> Path:

@@ -21,6 +21,7 @@ import pytest
 
 from plantstream.analytics import TimeComponents, kpis
 from plantstream.cli import main
+from plantstream.config import to_toml
 from plantstream.demo import PipelineResult, run_pipeline
 from plantstream.demoplant import demo_plant
 from plantstream.influxql import InfluxQL
@@ -207,12 +208,10 @@ def test_days_and_shifts_start_at_local_midnight_via_the_cli(
         f"oee_components,{tags} interval_s=10.0,pbt_s={pbt},apt_s={apt},pru_pq_s={pq * 2.0},"
         f"pru_gq_s={pq * 2.0},pq={pq}i,gq={pq}i {_utc_ms(t)}"
         for t, (pbt, apt, pq) in points.items()])
-    (tmp_path / "plant.toml").write_bytes(msgspec.toml.encode(
-        _without_none(msgspec.to_builtins(plant))))
+    (tmp_path / "plant.toml").write_bytes(to_toml(plant))
     config = IngestConfig(plant="plant.toml", influx=InfluxConfig(url=influxd.url,
                                                                   database=database))
-    (tmp_path / "ingest.toml").write_bytes(msgspec.toml.encode(
-        _without_none(msgspec.to_builtins(config))))
+    (tmp_path / "ingest.toml").write_bytes(to_toml(config))
     assert main(["ingest", "rollup", "--config", str(tmp_path / "ingest.toml"), "--once"]) == 0
 
     machine = f"\"machine\" = '{m.id}'"
@@ -233,9 +232,3 @@ def test_days_and_shifts_start_at_local_midnight_via_the_cli(
         assert undefined[0].get(ratio) is None  # undefined is absent, never 0
 
 
-def _without_none(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
