@@ -34,7 +34,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the arguments, only the chosen command's module is imported
+    (a gateway running `edge run` never loads the server-side parts, and start-up stays
+    fast). Without a known command (top-level --help), every command is listed."""
     parser = argparse.ArgumentParser(
         prog="plantstream",
         description="5G industrial-internet telemetry for smart factories.")
@@ -42,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
+    commands = {chosen: COMMANDS[chosen]} if chosen in COMMANDS else COMMANDS
+    for name, module_name in commands.items():
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # an optional extra is not installed here
@@ -62,8 +67,9 @@ def _unavailable(name: str, missing: str) -> object:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
