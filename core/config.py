@@ -7,6 +7,7 @@ Durations are seconds in keys ending `_s`; secrets are `Secret`, never in logs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
@@ -124,7 +125,7 @@ class OeeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     minor_stop_threshold_s: PositiveSeconds = 120.0
 
 
-class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=True):
     """The asset registry: who exists, where, and the static rules KPIs need."""
 
     enterprise: Enterprise
@@ -165,12 +166,22 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                     f"gateway {m.gateway!r} is on another site than line {m.line!r}"
                     f" - at `$.machines[{i}].gateway`")
 
-    # Look-ups built on demand; the struct itself stays a plain frozen value.
+    # Look-ups built once per configuration on first use (`dict=True` lets
+    # cached_property store them; the fields stay frozen).
+    @functools.cached_property
+    def _machines_by_id(self) -> dict[str, Machine]:
+        return {m.id: m for m in self.machines}
+
+    @functools.cached_property
+    def gateway_sites(self) -> dict[str, str]:
+        """Gateway id -> its site id."""
+        return {g.id: g.site for g in self.gateways}
+
     def machine(self, machine_id: str) -> Machine | None:
-        return _index(self).get(machine_id)
+        return self._machines_by_id.get(machine_id)
 
     def line_of(self, machine_id: str) -> str:
-        m = _index(self).get(machine_id)
+        m = self._machines_by_id.get(machine_id)
         return m.line if m else ""
 
     def machines_of_gateway(self, gateway_id: str) -> list[Machine]:
@@ -178,17 +189,6 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     def site(self, site_id: str) -> Site | None:
         return next((s for s in self.sites if s.id == site_id), None)
-
-
-_INDEX_CACHE: dict[int, tuple[PlantConfig, dict[str, Machine]]] = {}
-
-
-def _index(plant: PlantConfig) -> dict[str, Machine]:
-    cached = _INDEX_CACHE.get(id(plant))
-    if cached is None or cached[0] is not plant:
-        cached = (plant, {m.id: m for m in plant.machines})
-        _INDEX_CACHE[id(plant)] = cached
-    return cached[1]
 
 
 def _unique(section: str, ids: list[str]) -> None:

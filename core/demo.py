@@ -229,23 +229,25 @@ def _positive_int(text: str) -> int:
 
 @contextlib.contextmanager
 def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, str]]:
+    """The broker and database given on the command line, or local ones started (and
+    stopped at exit) under `state_dir`."""
     with contextlib.ExitStack() as stack:
-        if args.mqtt_port:
-            port = int(args.mqtt_port)
-        else:
+
+        def start(service: Mosquitto | InfluxD, address: str) -> None:
+            service.start()
+            stack.callback(service.stop)
+            print(f"  {service.name:<10} {address}  (pid {service.pid})")
+
+        port = int(args.mqtt_port) if args.mqtt_port else 0
+        if not port:
             broker = Mosquitto(data_dir=state_dir / "mosquitto")
-            broker.start()
-            stack.callback(broker.stop)
+            start(broker, f"127.0.0.1:{broker.port}")
             port = broker.port
-            print(f"  mosquitto  127.0.0.1:{port}  (pid {broker.pid})")
-        if args.influx_url:
-            url = str(args.influx_url)
-        else:
+        url = str(args.influx_url) if args.influx_url else ""
+        if not url:
             influx = InfluxD(data_dir=state_dir / "influxdb")
-            influx.start()
-            stack.callback(influx.stop)
+            start(influx, influx.url)
             url = influx.url
-            print(f"  influxd    {url}  (pid {influx.pid})")
         yield port, url
 
 

@@ -206,12 +206,6 @@ class DiskQueue:
         n_live = min(len(live), limit - n_backlog)
         return [QueuedBatch(*row) for row in live[:n_live] + backlog[:n_backlog]]
 
-    def oldest(self, limit: int) -> list[QueuedBatch]:
-        rows = self._db.execute(
-            "SELECT seq, t_start_ms, t_end_ms, closed_ms, payload FROM batches "
-            "WHERE acked_ms IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [QueuedBatch(*row) for row in rows]
-
     def acknowledge(self, seqs: Iterable[int]) -> None:
         """The broker has these (PUBACK); keep them a while for republishing."""
         now = _now_ms()

@@ -50,8 +50,7 @@ def decode_message(*, topic: str, payload: bytes, topics: Topics, plant: PlantCo
         raise WireError(reason="topic_mismatch",
                         detail=f"batch says {batch.site}/{batch.gateway}, topic {site}/{gateway}",
                         topic=topic, gateway=gateway, seq=batch.seq)
-    known = {g.id: g.site for g in plant.gateways}
-    if known.get(gateway) != site:
+    if plant.gateway_sites.get(gateway) != site:
         raise WireError(reason="unknown_gateway", detail=f"{site}/{gateway} is not registered",
                         topic=topic, gateway=gateway, seq=batch.seq)
     for m in batch.machines:
