@@ -127,7 +127,7 @@ async def wait_until_stored(influx: InfluxQL, expected: int, *, settle_s: float 
         await asyncio.sleep(0.2)
 
 
-async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topic_root: str,
+async def _run_pipeline_once(*, broker_port: int, influx_url: str, database: str, topic_root: str,
                        state_dir: Path, machines: int = 6, sim_seconds: float = 8 * 3600,
                        speedup: float = 2000.0, seed: int = 1,
                        start_ms: int | None = None,
@@ -186,6 +186,40 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
                           horizon_ms=horizon, batches=closed,
                           samples=sum(a.closed_samples for a in agents),
                           shed_samples=shed, shed_batches=shed_batches)
+
+
+async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topic_root: str,
+                       state_dir: Path, machines: int = 6, sim_seconds: float = 8 * 3600,
+                       speedup: float = 2000.0, seed: int = 1,
+                       start_ms: int | None = None,
+                       during: Callable[[], Awaitable[None]] | None = None,
+                       gateway_settings: dict[str, Any] | None = None,
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
+    """`_run_pipeline_once` under a wall-clock budget.
+
+    Known issue (not yet diagnosed): about one run in a few, on a loaded machine, the
+    in-process pipeline stalls with the event loop idle. On a stall every task's stack is
+    logged and the run is repeated once in a fresh state directory. Writes are
+    idempotent and the simulation is deterministic, so a repeat rewrites identical points:
+    it cannot hide a lost or double-counted batch.
+    """
+    budget_s = sim_seconds / speedup + drain_timeout_s + 90.0  # retry fits in 300 s
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(budget_s):
+                return await _run_pipeline_once(
+                    broker_port=broker_port, influx_url=influx_url, database=database,
+                    topic_root=topic_root,
+                    state_dir=state_dir if attempt == 1 else state_dir / f"attempt-{attempt}",
+                    machines=machines, sim_seconds=sim_seconds, speedup=speedup, seed=seed,
+                    start_ms=start_ms, during=during, gateway_settings=gateway_settings,
+                    keepalive_s=keepalive_s, drain_timeout_s=drain_timeout_s)
+        except TimeoutError:
+            log.error("pipeline stalled after %.0f s (attempt %d); tasks:", budget_s, attempt)
+            for task in asyncio.all_tasks():
+                log.error("task %s:\n%s", task.get_name(),
+                          "".join(str(frame) + "\n" for frame in task.get_stack()))
+    raise ServiceError(service="pipeline", reason=f"stalled twice (budget {budget_s:.0f} s)")
 
 
 # --------------------------------------------------------------------------- the CLI
