@@ -11,15 +11,23 @@ STATE  := .plantstream
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: the broker, the database, a real /api/v2/write server for the v2
 # sink, pdftoppm for the report tests, venv support for Debian's python3.
-APT_PACKAGES := mosquitto influxdb victoria-metrics poppler-utils python3-venv
-PKG_DIRS := core edge ingest analytics reports dashboards
+# shellcheck for the deploy scripts' test.
+APT_PACKAGES := mosquitto influxdb victoria-metrics poppler-utils python3-venv shellcheck
+# The lock files: every direct and transitive version per install set, made by `make lock`
+# with uv (`uv pip compile --universal`: fast, maintained, and its markers keep one lock
+# valid on x86_64 servers and ARM gateways alike).
+LOCKS  := requirements/edge.txt requirements/server.txt requirements/dev.txt
+UV_VERSION := 0.13.9
+# the package folders, from the one list in pyproject.toml ([tool.plantstream.packages])
+PKG_DIRS := $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["plantstream"]["packages"])')
 
-.PHONY: help setup demo test lint typecheck pytest bench clean distclean
+.PHONY: help setup lock demo test lint typecheck pytest bench clean distclean
 
 help:
 	@echo "make demo   - install, start a local stack and run the live demo"
 	@echo "make test   - install and run lint, type check and the full test suite"
 	@echo "make bench  - run the benchmarks (figures beside same-run baselines)"
+	@echo "make lock   - re-resolve the lock files in requirements/ (deliberate refresh)"
 	@echo "make clean  - remove local state ($(STATE)/, build/)"
 
 setup: .make/system $(VENV)/.installed
@@ -27,7 +35,7 @@ setup: .make/system $(VENV)/.installed
 	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.csv' -o -name 'py.typed' \) \
 	  -not -path '*/__pycache__/*' | sort > $(VENV)/.files.now
 	@cmp -s $(VENV)/.files.now $(VENV)/.files || { \
-	  $(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict && \
+	  $(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict && \
 	  mv $(VENV)/.files.now $(VENV)/.files; }
 
 .make/system:
@@ -39,11 +47,23 @@ setup: .make/system $(VENV)/.installed
 	fi
 	@mkdir -p .make && touch $@
 
-$(VENV)/.installed: pyproject.toml setup.py | .make/system
+# Everything comes from the dev lock; the project itself is linked without its
+# dependencies and without build isolation (setuptools and wheel are in the lock too).
+$(VENV)/.installed: requirements/dev.txt pyproject.toml setup.py | .make/system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[dev]" --config-settings editable_mode=strict
+	$(BIN)/pip install -q -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
 	@rm -f $(VENV)/.files
 	@touch $@
+
+lock: .make/system
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x .make/uv/bin/uv || $(BIN)/pip install -q --target .make/uv uv==$(UV_VERSION)
+	@for set in edge server dev; do \
+	  PYTHONPATH=.make/uv .make/uv/bin/uv pip compile pyproject.toml --extra $$set --universal \
+	    --python-version 3.11 --no-header --annotation-style line -q -o requirements/$$set.txt || exit 1; \
+	done
+	@echo "locks written: $(LOCKS); run 'make setup' to install them"
 
 demo: setup
 	$(BIN)/plantstream demo --state-dir $(STATE)

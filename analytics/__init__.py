@@ -4,15 +4,6 @@ Typed public API over private numba kernels (see docs/analytics.md). Server-side
 """
 
 from plantstream.analytics.calendar import ShiftCalendar, window_boundaries
-from plantstream.analytics.components import (
-    EnergyComponent,
-    MachineComponents,
-    ProductComponent,
-    StateModel,
-    TimeComponents,
-    batch_components,
-    batches_components,
-)
 from plantstream.analytics.dual_control import (
     DualControlStatus,
     WarningThresholds,
@@ -33,8 +24,14 @@ from plantstream.analytics.intensity import (
 from plantstream.analytics.kpi import Kpis, SixBigLosses, kpis, six_big_losses
 from plantstream.analytics.meters import power_to_energy, register_consumption
 from plantstream.analytics.recompute import RawChunk, Signal, recompute, timeline_components
-from plantstream.analytics.records import merge_time_components
-from plantstream.analytics.state_model import UMH_RANGES, StateRange
+from plantstream.analytics.records import (
+    EnergyComponent,
+    MachineComponents,
+    ProductComponent,
+    TimeComponents,
+    merge_time_components,
+)
+from plantstream.analytics.state_model import UMH_RANGES, StateModel, StateRange
 
 __all__ = [
     "UMH_RANGES",
@@ -58,8 +55,6 @@ __all__ = [
     "StateRange",
     "TimeComponents",
     "WarningThresholds",
-    "batch_components",
-    "batches_components",
     "best_grade",
     "dual_control_status",
     "kpis",

@@ -17,21 +17,46 @@ from collections.abc import Sequence
 from plantstream import __version__
 from plantstream.errors import PlantStreamError
 
-__all__ = ["main"]
+__all__ = ["ALIASES", "COMMANDS", "main", "resolve_alias"]
 
-# command name -> module with register(subparsers)
+# command -> the `cli` module of the package that owns it; each such module has one
+# `register(subparsers)` that adds every command of its package.
 COMMANDS: dict[str, str] = {
-    "demo": "plantstream.demo",
     "edge": "plantstream.edge.cli",
     "ingest": "plantstream.ingest.cli",
-    "bench": "plantstream.bench",
-    "stack": "plantstream.stackcli",
-    "wire-schema": "plantstream.wirecli",
-    "broker": "plantstream.broker",
+    "rollups": "plantstream.rollups.cli",
+    "reports": "plantstream.reports.cli",
     "dashboards": "plantstream.dashboards.cli",
-    "report": "plantstream.reports.cli",
-    "reports": "plantstream.reports.server_cli",
+    "demo": "plantstream.devstack.cli",
+    "stack": "plantstream.devstack.cli",
+    "broker": "plantstream.ops.cli",
+    "wire-schema": "plantstream.ops.cli",
+    "bench": "plantstream.bench.cli",
 }
+
+# Old spellings, kept for one release: the leading words are rewritten, with a notice.
+ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("report",): ("reports",),
+    ("ingest", "rollup"): ("rollups", "kpi"),
+    ("reports", "rollup"): ("rollups", "energy"),
+    ("reports", "dual-control"): ("rollups", "dual-control"),
+}
+
+
+def resolve_alias(argv: Sequence[str]) -> list[str]:
+    """`argv` with an old command spelling replaced by the new one (notice on stderr)."""
+    words = list(argv)
+    positions = [i for i, a in enumerate(words) if not a.startswith("-")]
+    for old, new in sorted(ALIASES.items(), key=lambda item: -len(item[0])):
+        if len(positions) >= len(old) and tuple(words[i] for i in positions[:len(old)]) == old:
+            if positions[:len(old)] != list(range(positions[0], positions[0] + len(old))):
+                continue
+            first = positions[0]
+            words[first:first + len(old)] = list(new)
+            print(f"plantstream: `{' '.join(old)}` is deprecated; use `{' '.join(new)}`",
+                  file=sys.stderr)
+            break
+    return words
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -47,12 +72,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     commands = {chosen: COMMANDS[chosen]} if chosen in COMMANDS else COMMANDS
-    for name, module_name in commands.items():
+    for module_name in dict.fromkeys(commands.values()):
+        names = [name for name, owner in commands.items() if owner == module_name]
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # an optional extra is not installed here
-            unavailable = sub.add_parser(name, help=f"(unavailable: {exc.name} missing)")
-            unavailable.set_defaults(handler=_unavailable(name, str(exc.name)))
+            for name in names:
+                unavailable = sub.add_parser(name, help=f"(unavailable: {exc.name} missing)")
+                unavailable.set_defaults(handler=_unavailable(name, str(exc.name)))
             continue
         module.register(sub)
     return parser
@@ -67,7 +94,7 @@ def _unavailable(name: str, missing: str) -> object:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments = resolve_alias(sys.argv[1:] if argv is None else argv)
     parser = build_parser(arguments)
     args = parser.parse_args(arguments)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]

@@ -94,7 +94,7 @@ def _export(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from plantstream.dashboards.macros import TimeRange
     from plantstream.dashboards.preview import preview
-    from plantstream.influxql import InfluxQL
+    from plantstream.store.influxql import InfluxQL
 
     settings = load_settings(args.config)
     if args.end:

@@ -15,7 +15,7 @@ from plantstream.dashboards.macros import (
     render,
 )
 from plantstream.dashboards.validate import expected_columns, group_by_tags, targets
-from plantstream.influxql import InfluxQL, Series
+from plantstream.store.influxql import InfluxQL, Series
 
 __all__ = ["TargetResult", "run_dashboard", "run_variables"]
 

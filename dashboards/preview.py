@@ -34,7 +34,7 @@ from plantstream.dashboards.execute import (
 )
 from plantstream.dashboards.macros import ALL, TimeRange
 from plantstream.dashboards.settings import DashboardSettings
-from plantstream.influxql import InfluxQL
+from plantstream.store.influxql import InfluxQL
 
 __all__ = ["preview", "preview_dashboard"]
 

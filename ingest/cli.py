@@ -10,7 +10,6 @@ import httpx
 
 from plantstream.errors import PlantStreamError
 from plantstream.ingest.config import load_ingest_config
-from plantstream.ingest.rollup import register_rollup
 from plantstream.ingest.worker import IngestWorker
 from plantstream.mqtt import mqtt_client
 from plantstream.signals import stop_event
@@ -35,7 +34,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check", help="validate config, reach broker and InfluxDB; exit 0/1")
     check.add_argument("--config", required=True, help="ingest configuration (TOML)")
     check.set_defaults(handler=_check)
-    register_rollup(commands)
 
 
 def _run(args: argparse.Namespace) -> int:

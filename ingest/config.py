@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
-from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
+from plantstream.config import MqttConfig, PlantConfig, load_plant, load_toml
+from plantstream.store.config import InfluxConfig
 
 __all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "RollupConfig", "SpoolConfig",
            "load_ingest_config"]
-
-
-class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    url: str = "http://127.0.0.1:8086"
-    api: Literal["v1", "v2"] = "v1"
-    database: str = "plantstream"  # v1: database
-    retention_policy: str | None = None
-    username: str | None = None
-    password: Secret | None = None
-    org: str | None = None  # v2
-    bucket: str | None = None  # v2
-    token: Secret | None = None  # v2
-    gzip: bool = True
-    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
 class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -28,16 +28,17 @@ import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from plantstream.analytics import StateModel, batch_components, load_coefficients
+from plantstream.analytics import StateModel, load_coefficients
 from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
+from plantstream.ingest.components import batch_components
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.decode import decode_message
-from plantstream.ingest.lineprotocol import batch_lines, component_lines, escape_string
-from plantstream.ingest.rollup import dirty_lines
-from plantstream.ingest.sinks import build_sink
+from plantstream.ingest.points import batch_lines, component_lines, dirty_lines
 from plantstream.ingest.spool import Spool
 from plantstream.mqtt import mqtt_client
+from plantstream.store.lineprotocol import escape_string
+from plantstream.store.sinks import build_sink
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health
 

@@ -8,7 +8,6 @@ from plantstream.reports.errors import ReportInputError
 from plantstream.reports.model import Report, report_schema
 from plantstream.reports.periods import Period, parse_period
 from plantstream.reports.realtime import Feed, realtime_feed
-from plantstream.reports.rollup import rollup_daily
 from plantstream.reports.source import Source
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "report_json",
     "report_schema",
     "resolve_scope",
-    "rollup_daily",
     "seal",
     "verify",
 ]

@@ -1,20 +1,30 @@
-"""`plantstream report energy`: one report to a file (json, csv or pdf)."""
+"""`plantstream reports ...`: the regulator's reports and the pull API.
+
+    reports energy    one energy-intensity and dual-control report to a file
+    reports serve     the pull API (uvicorn); check, schema, openapi, hash-token
+
+`plantstream report energy` (the old spelling) still works for one release.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
-from plantstream.influxql import InfluxQL
+from plantstream.errors import StoreError
 from plantstream.reports.compute import build_report
-from plantstream.reports.config import load_report_config
+from plantstream.reports.config import hash_token, load_report_config
 from plantstream.reports.document import report_csv, report_json
+from plantstream.reports.model import report_schema
 from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import parse_period
 from plantstream.reports.source import Source
+from plantstream.store.influxql import InfluxQL
 
 __all__ = ["DEFAULT_CONFIG", "register"]
 
@@ -22,8 +32,95 @@ DEFAULT_CONFIG = os.environ.get("PLANTSTREAM_REPORTS_CONFIG", "reports.toml")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("report", help="produce a regulator report to a file")
-    kinds = parser.add_subparsers(dest="report_kind", metavar="KIND", required=True)
+    parser = sub.add_parser("reports", help="regulator reports and the pull API")
+    commands = parser.add_subparsers(dest="reports_command", metavar="COMMAND", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                       help=f"report configuration TOML (default {DEFAULT_CONFIG})")
+        return p
+
+    serve = with_config(commands.add_parser("serve", help="run the pull API (uvicorn)"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8600)
+    serve.set_defaults(handler=_serve)
+    check = with_config(commands.add_parser(
+        "check", help="validate the configuration and reach InfluxDB; exit 0 or 1"))
+    check.set_defaults(handler=_check)
+    commands.add_parser("schema", help="print the report's JSON Schema").set_defaults(
+        handler=_schema)
+    openapi = with_config(commands.add_parser("openapi", help="print the OpenAPI spec"))
+    openapi.set_defaults(handler=_openapi)
+    token = commands.add_parser("hash-token", help="make a new token (or hash one from stdin)")
+    token.add_argument("--stdin", action="store_true", help="hash the token read from stdin")
+    token.set_defaults(handler=_hash_token)
+    _register_energy(commands)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from plantstream.reports.server import create_app
+
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    with InfluxQL(url=settings.url, database=settings.database,
+                  timeout_s=settings.timeout_s) as client:
+        app = create_app(loaded=loaded, client=client)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    try:
+        with InfluxQL(url=settings.url, database=settings.database, timeout_s=5.0) as client:
+            series = client.query("SHOW MEASUREMENTS")
+    except StoreError as exc:
+        print(f"InfluxDB {settings.url}/{settings.database}: unreachable ({exc.reason})")
+        return 1
+    names = {v[0] for s in series for v in s.values}
+    wanted = {"energy", "production"} | (
+        {"energy_1d", "energy_1mo", "energy_site_1d", "production_1d"}
+        if settings.source == "rollup" else set())
+    print(f"config {args.config}: ok (hash {loaded.config_hash}); "
+          f"{sum(len(p.sites) for p in loaded.plants)} sites, "
+          f"{len(loaded.config.regulators)} regulators")
+    missing = sorted(wanted - names)
+    if missing:
+        print(f"InfluxDB {settings.url}/{settings.database}: missing {', '.join(missing)}")
+        return 1
+    print(f"InfluxDB {settings.url}/{settings.database}: ok")
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    print(json.dumps(report_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from plantstream.reports.server import create_app
+
+    loaded = load_report_config(args.config)
+    with InfluxQL(url=loaded.config.influx.url, database=loaded.config.influx.database) as c:
+        print(json.dumps(create_app(loaded=loaded, client=c).openapi(), indent=2,
+                         sort_keys=True))
+    return 0
+
+
+def _hash_token(args: argparse.Namespace) -> int:
+    if args.stdin:
+        print(hash_token(sys.stdin.readline().strip()))
+        return 0
+    token = secrets.token_urlsafe(32)
+    print(f"token (give to the regulator, store nowhere): {token}")
+    print(f'token_sha256 = "{hash_token(token)}"')
+    return 0
+
+
+def _register_energy(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     energy = kinds.add_parser("energy", help="energy-intensity and dual-control report")
     target = energy.add_mutually_exclusive_group(required=True)
     target.add_argument("--site", help="site id")

@@ -52,7 +52,7 @@ class InfluxSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     url: str = "http://127.0.0.1:8086"
     database: str = "plantstream"
     # "raw": daily figures from `energy`/`production` (GROUP BY time(1d) in the site's
-    # zone); "rollup": from `energy_1d`/`production_1d` (plantstream.reports.rollup).
+    # zone); "rollup": from `energy_1d`/`production_1d` (plantstream.rollups.energy).
     source: Literal["raw", "rollup"] = "raw"
     # the monthly totals the daily values are checked against: sums of the raw points
     # (exact, reads every raw point of the period), or the `energy_1mo` rollup (cheap;

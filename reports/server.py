@@ -23,7 +23,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from plantstream import __version__
 from plantstream.errors import PlantStreamError, StoreError
-from plantstream.influxql import InfluxQL
 from plantstream.reports.audit import AuditLog
 from plantstream.reports.auth import Authenticator, AuthError, TokenBucket
 from plantstream.reports.compute import build_report, resolve_scope
@@ -35,6 +34,7 @@ from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import parse_period
 from plantstream.reports.realtime import Feed, realtime_feed
 from plantstream.reports.source import Source
+from plantstream.store.influxql import InfluxQL
 
 __all__ = ["create_app"]
 

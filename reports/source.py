@@ -3,7 +3,7 @@
 Every read is bounded by a half-open range of epoch milliseconds at local midnights
 and groups days with `tz('<zone>')`, so days start at 00:00 local time. The `raw`
 source aggregates `energy` / `production`; the `rollup` source reads the rollups
-`plantstream.reports.rollup` writes (`energy_1d`, `energy_1mo`, `energy_site_1d`,
+`plantstream.rollups.energy` writes (`energy_1d`, `energy_1mo`, `energy_site_1d`,
 `production_1d`).
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from plantstream.influxql import InfluxQL, Series
 from plantstream.reports.periods import local_midnight_ms
+from plantstream.store.influxql import InfluxQL, Series
 
 __all__ = [
     "DailyEnergy",

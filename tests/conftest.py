@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import InfluxD, Mosquitto, VictoriaMetrics
+from plantstream.devstack.services import InfluxD, Mosquitto, VictoriaMetrics
+from plantstream.store.influxql import InfluxQL
 
 _counter = itertools.count()
 

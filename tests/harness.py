@@ -12,11 +12,11 @@ from pathlib import Path
 import aiomqtt
 
 from plantstream.config import MqttConfig, PlantConfig
-from plantstream.demoplant import demo_plant
+from plantstream.devstack.plant import demo_plant
 from plantstream.edge.batcher import Batcher
 from plantstream.edge.sources.simulator import MachineTruth, Simulator
-from plantstream.influxql import InfluxQL
 from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
+from plantstream.store.influxql import InfluxQL
 from plantstream.topics import Topics
 from plantstream.wire import Batch, encode
 

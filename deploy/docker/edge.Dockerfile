@@ -5,7 +5,7 @@
 FROM python:3.11.7-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/plantstream-edge
-COPY deploy/docker/requirements-edge.txt /tmp/requirements.txt
+COPY requirements/edge.txt /tmp/requirements.txt
 RUN /opt/plantstream-edge/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./

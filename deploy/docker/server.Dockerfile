@@ -1,13 +1,13 @@
 # PlantStream server image: ingest workers, rollup job, report API.
 # Build from the repository root:
 #   docker build -f deploy/docker/server.Dockerfile -t plantstream/server:0.1.0 .
-# Dependencies come from requirements-server.txt (exact == pins, regenerated with
-# deploy/docker/lock.py server); the base image is pinned to an exact version.
+# Dependencies come from the lock requirements/server.txt (every version pinned, made
+# by `make lock`); the base image is pinned to an exact version.
 # No secret is copied or baked in: configs and credentials are mounted at run time.
 FROM python:3.11.7-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/plantstream
-COPY deploy/docker/requirements-server.txt /tmp/requirements.txt
+COPY requirements/server.txt /tmp/requirements.txt
 RUN /opt/plantstream/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./

@@ -6,7 +6,9 @@
 #   - the systemd unit plantstream-edge.service, enabled and started.
 #
 #   install.sh [--config edge.toml] [--package 'plantstream[edge]==0.1.0']
-#              [--constraints requirements-edge.txt] [--no-watchdog] [--no-start]
+#              [--lock requirements/edge.txt] [--no-watchdog] [--no-start]
+# Dependencies are installed from the edge lock (the repository's requirements/edge.txt,
+# the same file the edge image and the tests use), the package itself without them.
 set -eu
 
 prefix=/opt/plantstream-edge
@@ -15,7 +17,7 @@ unit_dir=/etc/systemd/system
 user=plantstream-edge
 package='plantstream[edge]'
 config=""
-constraints=""
+lock=""
 watchdog=yes
 start=yes
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --package) package=$2; shift 2 ;;
-    --constraints) constraints=$2; shift 2 ;;
+    --lock) lock=$2; shift 2 ;;
     --no-watchdog) watchdog=no; shift ;;
     --no-start) start=no; shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
@@ -48,12 +50,13 @@ fi
 if [ ! -x "$prefix/bin/python" ]; then
   python3 -m venv "$prefix"
 fi
-"$prefix/bin/pip" install --quiet --upgrade pip
-if [ -n "$constraints" ]; then
-  "$prefix/bin/pip" install --quiet --constraint "$constraints" "$package"
-else
-  "$prefix/bin/pip" install --quiet "$package"
+[ -n "$lock" ] || lock="$here/../../requirements/edge.txt"
+if [ ! -f "$lock" ]; then
+  echo "edge lock not found: $lock (pass --lock FILE)" >&2
+  exit 1
 fi
+"$prefix/bin/pip" install --quiet --requirement "$lock"
+"$prefix/bin/pip" install --quiet --no-deps "$package"
 # the edge extra must stay lean: refuse an install that pulled server dependencies
 if "$prefix/bin/python" -c 'import importlib.util as u, sys; sys.exit(0 if any(u.find_spec(m) for m in ("numpy", "numba")) else 1)'; then
   echo "numpy/numba found in $prefix: not an edge install" >&2

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from plantstream.analytics import (
-    batches_components,
     dual_control_status,
     kpis,
     load_coefficients,
@@ -28,6 +27,7 @@ from plantstream.analytics.meters import register_consumption
 from plantstream.analytics.recompute import timeline_components
 from plantstream.analytics.state_model import StateModel
 from plantstream.config import DEFAULT_STATE_MODEL, PlantConfig, convert
+from plantstream.ingest.components import batches_components
 from plantstream.wire import decode_batch
 
 CASES = Path(__file__).parent / "cases"

@@ -23,9 +23,8 @@ from plantstream.analytics.meters import (
 )
 from plantstream.analytics.state_model import ELEMENT_COLUMN, StateModel
 from plantstream.config import DEFAULT_STATE_MODEL
-
-from . import naive
-from .strategies import CODES, Series, calendars, series, windows
+from tests.analytics import naive
+from tests.analytics.strategies import CODES, Series, calendars, series, windows
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -256,7 +255,7 @@ def test_numpy_baseline_matches_kernel(data: Series, win: list[int],
                                        cal: tuple[list[int], list[int]], hold: int,
                                        minor: int) -> None:
     """The benchmark's numpy baseline computes the same thing as the kernel."""
-    from plantstream.analytics._baseline import numpy_time_elements
+    from plantstream.bench._numpy_baseline import numpy_time_elements
     cal_arrays = CalendarArrays(t_ms=np.array(cal[0], np.int64), kind=np.array(cal[1], np.int8))
     got = time_element_ms(data.times, data.values, data.segments, windows=win, model=MODEL,
                           calendar=cal_arrays, seg_start=data.seg_start,

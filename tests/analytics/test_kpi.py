@@ -17,8 +17,7 @@ from plantstream.analytics import (
     merge_time_components,
     six_big_losses,
 )
-
-from . import naive
+from tests.analytics import naive
 
 
 def components(*, apt: float, asut: float = 0.0, adet: float = 0.0, adot: float = 0.0,

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from plantstream.demo import run_pipeline, simulation_start
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import InfluxD, Mosquitto
+from plantstream.devstack.demo import run_pipeline, simulation_start
+from plantstream.devstack.services import InfluxD, Mosquitto
+from plantstream.store.influxql import InfluxQL
 from tests.dashboards.shift import (
     MACHINES,
     SIM_SECONDS,

@@ -1,6 +1,6 @@
 """One simulated shift in the real InfluxDB for every dashboard test: how it is made.
 
-The shift comes through the real pipeline (`plantstream.demo.run_pipeline`: simulated
+The shift comes through the real pipeline (`plantstream.devstack.demo.run_pipeline`: simulated
 gateways -> Mosquitto -> ingest -> InfluxDB). After it, on the same broker and
 database, with a real ingest worker of its own:
 
@@ -26,16 +26,16 @@ from zoneinfo import ZoneInfo
 from plantstream.analytics import dual_control_status
 from plantstream.config import MqttConfig
 from plantstream.dashboards.macros import TimeRange
-from plantstream.demo import PipelineResult
-from plantstream.demoplant import demo_plant
+from plantstream.devstack.demo import PipelineResult
+from plantstream.devstack.plant import demo_plant
+from plantstream.devstack.services import free_port
 from plantstream.edge.agent import EdgeAgent
 from plantstream.edge.clock import Clock
 from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
-from plantstream.influxql import InfluxQL
 from plantstream.ingest.config import InfluxConfig, IngestConfig
 from plantstream.ingest.worker import IngestWorker
-from plantstream.localstack import free_port
 from plantstream.mqtt import mqtt_client
+from plantstream.store.influxql import InfluxQL
 from plantstream.topics import Topics
 from plantstream.wire import Health, encode
 

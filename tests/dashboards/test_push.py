@@ -26,7 +26,7 @@ from plantstream.dashboards.errors import (
     GrafanaUnreachable,
 )
 from plantstream.dashboards.push import push
-from plantstream.localstack import free_port
+from plantstream.devstack.services import free_port
 
 Answer = Callable[[str, str], tuple[int, dict[str, object]]]  # (method, path) -> reply
 

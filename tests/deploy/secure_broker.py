@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plantstream.broker import AclPolicy, BrokerFiles, write_broker_files
 from plantstream.config import load_plant
-from plantstream.localstack import Mosquitto, free_port
+from plantstream.devstack.services import Mosquitto, free_port
+from plantstream.ops.broker import AclPolicy, BrokerFiles, write_broker_files
 
 PLANT = Path(__file__).with_name("plant.toml")
 ROOT = "acltest"

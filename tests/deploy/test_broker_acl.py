@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.broker import BrokerFiles
-from plantstream.localstack import Mosquitto
+from plantstream.devstack.services import Mosquitto
+from plantstream.ops.broker import BrokerFiles
 from plantstream.topics import Topics
-
-from .mqtt_probe import Probe
-from .secure_broker import ROOT, broker_files, password, secure_mosquitto
+from tests.deploy.mqtt_probe import Probe
+from tests.deploy.secure_broker import ROOT, broker_files, password, secure_mosquitto
 
 pytestmark = pytest.mark.services
 

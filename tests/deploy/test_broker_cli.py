@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.broker import AclPolicy, acl_rules, hash_password, verify_password
 from plantstream.cli import main
 from plantstream.config import Enterprise, Gateway, PlantConfig, Site, load_plant
 from plantstream.errors import ConfigError
+from plantstream.ops.broker import AclPolicy, acl_rules, hash_password, verify_password
 
 SAMPLE = Path(__file__).parents[2] / "deploy" / "config" / "plant.toml"
 

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.broker import BrokerFiles, create_ca, issue_certificate
 from plantstream.cli import main
-from plantstream.localstack import Mosquitto, free_port
+from plantstream.devstack.services import Mosquitto, free_port
+from plantstream.ops.broker import BrokerFiles, create_ca, issue_certificate
 from plantstream.topics import Topics
-
-from .mqtt_probe import Probe, Tls
-from .secure_broker import PLANT, ROOT, broker_files, password
+from tests.deploy.mqtt_probe import Probe, Tls
+from tests.deploy.secure_broker import PLANT, ROOT, broker_files, password
 
 pytestmark = pytest.mark.services
 

@@ -17,6 +17,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from plantstream.config import convert
+from plantstream.devstack.services import Mosquitto, free_port
 from plantstream.edge.agent import EdgeAgent
 from plantstream.edge.config import EdgeConfig
 from plantstream.edge.readings import (
@@ -30,10 +31,8 @@ from plantstream.edge.sources import build_source
 from plantstream.edge.sources.modbus import ModbusConfig, ModbusSource
 from plantstream.edge.sources.modbus._registers import Block, plan_blocks
 from plantstream.errors import ConfigError, ServiceError
-from plantstream.localstack import Mosquitto, free_port
 from plantstream.wire import Batch, MachineInterval, decode_batch
-
-from .sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
+from tests.edge.sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
 
 pytestmark = pytest.mark.timeout(60)
 

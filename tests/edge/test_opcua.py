@@ -16,6 +16,7 @@ import pytest_asyncio
 from asyncua import Server, ua
 
 from plantstream.config import convert
+from plantstream.devstack.services import free_port
 from plantstream.edge.readings import (
     AnalogReading,
     CounterReading,
@@ -26,9 +27,7 @@ from plantstream.edge.readings import (
 from plantstream.edge.sources import build_source
 from plantstream.edge.sources.opcua import OpcUaConfig, OpcUaSource
 from plantstream.errors import ConfigError, ServiceError
-from plantstream.localstack import free_port
-
-from .sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
+from tests.edge.sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
 
 pytestmark = pytest.mark.timeout(90)
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the server runs in

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import InfluxD
+from plantstream.devstack.services import InfluxD
 from plantstream.reports import LoadedConfig, Source, load_report_config
+from plantstream.store.influxql import InfluxQL
 from tests.reports.dataset import lines, write_configs, write_points
 
 

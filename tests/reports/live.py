@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import free_port
+from plantstream.devstack.services import free_port
 from plantstream.reports import load_report_config
 from plantstream.reports.server import create_app
+from plantstream.store.influxql import InfluxQL
 
 
 @contextlib.contextmanager

@@ -16,10 +16,10 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import InfluxD
+from plantstream.devstack.services import InfluxD
 from plantstream.reports import verify
 from plantstream.reports.audit import read_audit
+from plantstream.store.influxql import InfluxQL
 from tests.reports.dataset import TOKENS, lines, write_configs, write_points
 from tests.reports.live import live_server
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from plantstream.cli import main
-from plantstream.influxql import InfluxQL
-from plantstream.localstack import InfluxD
+from plantstream.devstack.services import InfluxD
 from plantstream.reports import (
     LoadedConfig,
     Source,
@@ -21,10 +20,11 @@ from plantstream.reports import (
     parse_period,
     report_csv,
     report_json,
-    rollup_daily,
     verify,
 )
 from plantstream.reports.pdf import report_pdf
+from plantstream.rollups.energy import rollup_daily
+from plantstream.store.influxql import InfluxQL
 from tests.reports.dataset import ZONE, write_configs, write_points
 
 pytestmark = pytest.mark.services
@@ -79,12 +79,12 @@ def test_csv_carries_the_json_hash_and_every_figure(loaded: LoadedConfig,
 def test_cli_writes_the_same_report(config_path: Path, loaded: LoadedConfig, source: Source,
                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "october.json"
-    code = main(["report", "energy", "--site", "site-a", "--period", "2026-10", "--format",
+    code = main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--format",
                  "json", "-o", str(out), "--config", str(config_path)])
     assert code == 0 and verify(out.read_bytes())
     assert out.read_bytes() == _october(loaded, source)[0]
     pdf = tmp_path / "october.pdf"
-    assert main(["report", "energy", "--site", "site-a", "--period", "2026-10", "--format",
+    assert main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--format",
                  "pdf", "-o", str(pdf), "--config", str(config_path)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     assert main(["reports", "check", "--config", str(config_path)]) == 0
@@ -156,7 +156,7 @@ def test_rollup_source_gives_the_same_report_and_flags_a_stale_rollup(
 
 def test_dual_control_point_for_the_dashboards(config_path: Path,
                                                influxql: InfluxQL) -> None:
-    assert main(["reports", "dual-control", "--config", str(config_path), "--site", "site-a",
+    assert main(["rollups", "dual-control", "--config", str(config_path), "--site", "site-a",
                  "--day", "2026-10-31"]) == 0
     rows = influxql.query('SELECT * FROM "dual_control"')[0].rows()
     assert len(rows) == 1

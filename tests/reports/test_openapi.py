@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from plantstream.influxql import InfluxQL
 from plantstream.reports import load_report_config
 from plantstream.reports.server import create_app
+from plantstream.store.influxql import InfluxQL
 from tests.reports.dataset import write_configs
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -1,0 +1,74 @@
+"""The `plantstream demo` and `plantstream stack` commands (local development only)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from pathlib import Path
+
+from plantstream.devstack.services import stack
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _register_demo(sub)
+    stack = sub.add_parser("stack", help="run local Mosquitto and InfluxDB until Ctrl-C")
+    stack.add_argument("--state-dir", type=Path, default=Path(".plantstream"),
+                       help="data directory (default .plantstream, the demo's)")
+    stack.set_defaults(handler=_stack)
+
+
+def _register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "demo", help="run a simulated plant on a local stack and show it live",
+        description="Start Mosquitto and InfluxDB (unless given), simulated gateways and an "
+                    "ingest worker; show progress, per-line OEE and energy; print a summary.")
+    parser.add_argument("--duration", type=_positive, default=60.0,
+                        help="wall-clock seconds to run (default 60)")
+    parser.add_argument("--machines", type=_positive_int, default=24,
+                        help="simulated machines, spread over three lines (default 24)")
+    parser.add_argument("--speedup", type=_positive, default=480.0,
+                        help="simulated seconds per wall second (default 480: a shift a minute)")
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".plantstream"),
+                        help="where services keep their data and configs (default .plantstream)")
+    parser.add_argument("--database", default="plantstream", help="InfluxDB database")
+    parser.add_argument("--mqtt-port", type=int, default=None,
+                        help="use a broker already running on 127.0.0.1:PORT")
+    parser.add_argument("--influx-url", default=None,
+                        help="use an InfluxDB already running at URL (v1 API)")
+    parser.set_defaults(handler=_demo)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from plantstream.devstack.demo import run_demo  # imports edge, ingest and analytics
+
+    return run_demo(args)
+
+
+def _stack(args: argparse.Namespace) -> int:
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with stack(args.state_dir.resolve()) as (broker, influx):
+        print(f"mosquitto 127.0.0.1:{broker.port} (pid {broker.pid})")
+        print(f"influxdb  {influx.url} (pid {influx.pid}); Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    return 0

@@ -1,0 +1,343 @@
+"""`plantstream demo`: a whole plant on a local stack, shown live.
+
+Starts Mosquitto and InfluxDB on free loopback ports (state under --state-dir), writes
+the configuration files a real deployment would use, starts an ingest worker as its
+own process, runs the simulated gateways with a clock faster than the wall clock, and
+shows progress and per-line OEE and energy read back from InfluxDB. It ends with a
+summary and stops every process it started.
+
+`run_pipeline` is the same path in one process, for tests and previews.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from plantstream.config import MqttConfig, PlantConfig, to_toml
+from plantstream.devstack.plant import demo_plant
+from plantstream.devstack.services import InfluxD, Mosquitto
+from plantstream.edge.agent import EdgeAgent
+from plantstream.edge.clock import Clock
+from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
+from plantstream.edge.sources.simulator import MachineTruth, SimulatorConfig
+from plantstream.errors import ServiceError
+from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
+from plantstream.ingest.worker import IngestWorker
+from plantstream.store.influxql import InfluxQL
+
+__all__ = ["PipelineResult", "run_demo", "run_pipeline", "simulation_start"]
+
+FLUSH_INTERVAL_S = 10
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    plant: PlantConfig
+    t_start_ms: int
+    t_end_ms: int
+    truth: dict[str, MachineTruth]  # machine -> ground truth up to its gateway's horizon
+    horizon_ms: dict[str, int]  # machine -> everything before this is in closed batches
+    batches: int
+    samples: int
+    shed_samples: int = 0  # raw samples the gateways' bounded queues shed
+    shed_batches: int = 0  # whole batches shed (only when no samples were left to shed)
+
+
+def simulation_start(sim_seconds: float, *, timezone: str = "Asia/Shanghai",
+                     now_ms: int | None = None) -> int:
+    """The latest local shift start (00:00, 08:00, 16:00) from which `sim_seconds` of
+    simulated time still end in the past, so no batch is ever in the future."""
+    tz = ZoneInfo(timezone)
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    latest = dt.datetime.fromtimestamp((now_ms - sim_seconds * 1000) / 1000, tz)
+    shift_hour = latest.hour - latest.hour % 8
+    start = latest.replace(hour=shift_hour, minute=0, second=0, microsecond=0)
+    return int(start.timestamp() * 1000)
+
+
+def _edge_configs(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, mqtt: MqttConfig,
+                  state_dir: Path, speedup: float, start_ms: int) -> list[EdgeConfig]:
+    return [EdgeConfig(
+        gateway=GatewaySettings(id=gw.id, site=gw.site, flush_interval_s=FLUSH_INTERVAL_S,
+                                state_dir=str(state_dir / "edge" / gw.id),
+                                health_interval_s=max(0.5, 30.0 / speedup)),
+        mqtt=mqtt, sources=[sims[gw.id]],
+        clock=ClockConfig(speedup=speedup, start_ms=start_ms)) for gw in plant.gateways]
+
+
+async def _gateways_until(agents: Sequence[EdgeAgent], end_ms: int,
+                          on_tick: Callable[[], None] | None = None,
+                          drain_timeout_s: float = 60.0) -> None:
+    """Let the gateways run until each has closed every interval before `end_ms`,
+    then stop them and wait (bounded) until the broker has acknowledged everything."""
+    for agent in agents:
+        agent.finish_at(end_ms)
+    clock = agents[0].clock
+    # the simulated end plus a generous margin: a gateway that stops advancing fails
+    # loudly, naming where it stopped, instead of hanging
+    deadline = time.monotonic() + clock.wall_seconds_until(end_ms) + 120.0
+    while min(a.horizon_ms for a in agents) < end_ms:
+        if on_tick is not None:
+            on_tick()
+        if time.monotonic() > deadline:
+            stuck = {a.config.gateway.id: a.horizon_ms for a in agents if a.horizon_ms < end_ms}
+            raise ServiceError(service="edge", reason=f"gateways stopped advancing: {stuck}"
+                               f" (end {end_ms})")
+        await asyncio.sleep(0.2)
+    await asyncio.gather(*(a.stop(drain_timeout_s=drain_timeout_s) for a in agents))
+
+
+async def _stored_batches(influx: InfluxQL) -> int:
+    value = await asyncio.to_thread(influx.scalar, 'SELECT count("seq") FROM "batch"')
+    return int(value or 0)
+
+
+async def wait_until_stored(influx: InfluxQL, expected: int, *, settle_s: float = 5.0,
+                            on_progress: Callable[[int], None] | None = None) -> int:
+    """Wait until `expected` batches are stored, or the count stopped growing for
+    `settle_s` (something was lost: the caller reports it). Returns the count."""
+    stored, last_change = -1, time.monotonic()
+    while True:
+        now_stored = await _stored_batches(influx)
+        if on_progress:
+            on_progress(now_stored)
+        if now_stored >= expected:
+            return now_stored
+        if now_stored != stored:
+            stored, last_change = now_stored, time.monotonic()
+        elif time.monotonic() - last_change > settle_s:
+            return stored
+        await asyncio.sleep(0.2)
+
+
+async def _run_pipeline_once(*, broker_port: int, influx_url: str, database: str, topic_root: str,
+                       state_dir: Path, machines: int = 6, sim_seconds: float = 8 * 3600,
+                       speedup: float = 2000.0, seed: int = 1,
+                       start_ms: int | None = None,
+                       during: Callable[[], Awaitable[None]] | None = None,
+                       gateway_settings: dict[str, Any] | None = None,
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
+    """Simulated gateways -> real Mosquitto -> ingest -> real InfluxDB, in one process.
+    Returns when every closed batch is stored, with the simulator's ground truth.
+
+    `during` runs while the gateways stream (fault tests kill or freeze services
+    there); `gateway_settings` overrides fields of every gateway's [gateway] table."""
+    plant, sims = demo_plant(machines, seed=seed)
+    start = start_ms if start_ms is not None else simulation_start(sim_seconds)
+    mqtt = MqttConfig(port=broker_port, topic_root=topic_root, keepalive_s=keepalive_s)
+    ingest = IngestConfig(plant="(in-process)", mqtt=mqtt,
+                          influx=InfluxConfig(url=influx_url, database=database),
+                          worker=f"ingest-{topic_root}",
+                          spool=SpoolConfig(directory=str(state_dir / "ingest")))
+    clock = Clock(speedup=speedup, start_ms=start)
+    configs = _edge_configs(plant, sims, mqtt=mqtt, state_dir=state_dir, speedup=speedup,
+                            start_ms=start)
+    if gateway_settings:
+        configs = [msgspec.structs.replace(c, gateway=msgspec.structs.replace(
+            c.gateway, **gateway_settings)) for c in configs]
+    async with IngestWorker(config=ingest, plant=plant) as worker:
+        try:
+            await asyncio.wait_for(worker.connected.wait(), timeout=60)
+        except TimeoutError:
+            raise ServiceError(service="ingest", reason="not connected to the broker in 60 s"
+                               ) from None
+        async with contextlib.AsyncExitStack() as stack:
+            agents = [await stack.enter_async_context(EdgeAgent(config=c, clock=clock))
+                      for c in configs]
+            streaming = _gateways_until(agents, start + int(sim_seconds * 1000),
+                                        drain_timeout_s=drain_timeout_s)
+            if during is None:
+                await streaming
+            else:
+                await asyncio.gather(streaming, during())
+            shed = sum(a.shed_samples for a in agents)  # before the queues close
+            shed_batches = sum(a.queue.shed_batches for a in agents)
+        closed = sum(a.closed_batches for a in agents)
+        with InfluxQL(url=influx_url, database=database) as influx:
+            stored = await wait_until_stored(influx, closed)
+            if stored < closed:
+                log.error("only %d of %d batches were stored", stored, closed)
+    truth: dict[str, MachineTruth] = {}
+    horizon: dict[str, int] = {}
+    for agent in agents:
+        for source in agent.sources:
+            for machine, machine_truth in getattr(source, "truth", {}).items():
+                truth[machine] = machine_truth
+                horizon[machine] = agent.horizon_ms
+    return PipelineResult(plant=plant, t_start_ms=start,
+                          t_end_ms=max(a.horizon_ms for a in agents), truth=truth,
+                          horizon_ms=horizon, batches=closed,
+                          samples=sum(a.closed_samples for a in agents),
+                          shed_samples=shed, shed_batches=shed_batches)
+
+
+async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topic_root: str,
+                       state_dir: Path, machines: int = 6, sim_seconds: float = 8 * 3600,
+                       speedup: float = 2000.0, seed: int = 1,
+                       start_ms: int | None = None,
+                       during: Callable[[], Awaitable[None]] | None = None,
+                       gateway_settings: dict[str, Any] | None = None,
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
+    """`_run_pipeline_once` under a wall-clock budget.
+
+    Known issue (not yet diagnosed): about one run in a few, on a loaded machine, the
+    in-process pipeline stalls with the event loop idle. On a stall every task's stack is
+    logged and the run is repeated once in a fresh state directory. Writes are
+    idempotent and the simulation is deterministic, so a repeat rewrites identical points:
+    it cannot hide a lost or double-counted batch.
+    """
+    budget_s = sim_seconds / speedup + drain_timeout_s + 90.0  # retry fits in 300 s
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(budget_s):
+                return await _run_pipeline_once(
+                    broker_port=broker_port, influx_url=influx_url, database=database,
+                    topic_root=topic_root,
+                    state_dir=state_dir if attempt == 1 else state_dir / f"attempt-{attempt}",
+                    machines=machines, sim_seconds=sim_seconds, speedup=speedup, seed=seed,
+                    start_ms=start_ms, during=during, gateway_settings=gateway_settings,
+                    keepalive_s=keepalive_s, drain_timeout_s=drain_timeout_s)
+        except TimeoutError:
+            log.error("pipeline stalled after %.0f s (attempt %d); tasks:", budget_s, attempt)
+            for task in asyncio.all_tasks():
+                log.error("task %s:\n%s", task.get_name(),
+                          "".join(str(frame) + "\n" for frame in task.get_stack()))
+    raise ServiceError(service="pipeline", reason=f"stalled twice (budget {budget_s:.0f} s)")
+
+
+@contextlib.contextmanager
+def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, str]]:
+    """The broker and database given on the command line, or local ones started (and
+    stopped at exit) under `state_dir`."""
+    with contextlib.ExitStack() as stack:
+
+        def start(service: Mosquitto | InfluxD, address: str) -> None:
+            service.start()
+            stack.callback(service.stop)
+            print(f"  {service.name:<10} {address}  (pid {service.pid})")
+
+        port = int(args.mqtt_port) if args.mqtt_port else 0
+        if not port:
+            broker = Mosquitto(data_dir=state_dir / "mosquitto")
+            start(broker, f"127.0.0.1:{broker.port}")
+            port = broker.port
+        url = str(args.influx_url) if args.influx_url else ""
+        if not url:
+            influx = InfluxD(data_dir=state_dir / "influxdb")
+            start(influx, influx.url)
+            url = influx.url
+        yield port, url
+
+
+def _write_toml(path: Path, value: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(to_toml(value))
+    return path
+
+
+def _start_ingest(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
+         str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log_file.close()
+    deadline = time.monotonic() + 30
+    while "subscribed" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
+        time.sleep(0.1)
+    return process
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """`plantstream demo` (arguments from `plantstream.devstack.cli`)."""
+    from plantstream.devstack.view import LiveView, print_summary
+
+    state_dir: Path = args.state_dir.resolve()
+    sim_seconds = args.duration * args.speedup
+    plant, sims = demo_plant(args.machines, seed=args.seed)
+    start_ms = simulation_start(sim_seconds, timezone=plant.sites[0].timezone)
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    print(f"PlantStream demo: {len(plant.machines)} machines on {len(plant.lines)} lines, "
+          f"{sim_seconds / 3600:.1f} h of plant time in {args.duration:.0f} s")
+    print(f"starting services under {state_dir}")
+    with _services(args, state_dir) as (port, influx_url):
+        mqtt = MqttConfig(port=port)
+        config_dir = state_dir / "config"
+        _write_toml(config_dir / "plant.toml", plant)
+        ingest_path = _write_toml(config_dir / "ingest.toml", IngestConfig(
+            plant="plant.toml", mqtt=mqtt,
+            influx=InfluxConfig(url=influx_url, database=args.database),
+            spool=SpoolConfig(directory=str(state_dir / "ingest"))))
+        edge_configs = _edge_configs(plant, sims, mqtt=mqtt,
+                                     state_dir=state_dir / f"run-{run_id}",
+                                     speedup=args.speedup, start_ms=start_ms)
+        for config in edge_configs:
+            _write_toml(config_dir / f"edge-{config.gateway.id}.toml", config)
+        ingest = _start_ingest(ingest_path, state_dir / "ingest.log")
+        print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
+        print(f"  configs    {config_dir}")
+        try:
+            with InfluxQL(url=influx_url, database=args.database) as influx:
+                view = LiveView(plant=plant, influx=influx, start_ms=start_ms,
+                                sim_seconds=sim_seconds)
+                result = asyncio.run(_run_gateways(edge_configs, start_ms, sim_seconds,
+                                                   args.speedup, influx, view))
+                print_summary(plant=plant, influx=influx, start_ms=start_ms,
+                              end_ms=result[0], batches=result[1], samples=result[2],
+                              wall_s=result[3], database=args.database, influx_url=influx_url,
+                              state_dir=state_dir)
+        finally:
+            ingest.terminate()
+            try:
+                ingest.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                ingest.kill()
+                ingest.wait()
+    print("stopped every process the demo started")
+    return 0
+
+
+async def _run_gateways(configs: list[EdgeConfig], start_ms: int, sim_seconds: float,
+                        speedup: float, influx: InfluxQL,
+                        view: object) -> tuple[int, int, int, float]:
+    from plantstream.devstack.view import LiveView
+
+    assert isinstance(view, LiveView)
+    clock = Clock(speedup=speedup, start_ms=start_ms)
+    wall0 = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        agents = [await stack.enter_async_context(EdgeAgent(config=c, clock=clock))
+                  for c in configs]
+        with view.live() as refresh:
+            await _gateways_until(agents, start_ms + int(sim_seconds * 1000),
+                                  on_tick=lambda: refresh(agents))
+            closed = sum(a.closed_batches for a in agents)
+            stored = await wait_until_stored(
+                influx, closed, settle_s=15.0,
+                on_progress=lambda n: refresh(agents, stored=n))
+            if stored < closed:
+                raise ServiceError(service="ingest",
+                                   reason=f"only {stored} of {closed} batches stored")
+    wall_s = time.monotonic() - wall0
+    return (max(a.horizon_ms for a in agents), closed,
+            sum(a.closed_samples for a in agents), wall_s)

@@ -1,0 +1,51 @@
+"""InfluxDB v1 HTTP `/write` sink: line protocol, gzip, millisecond precision."""
+
+from __future__ import annotations
+
+import gzip
+
+import httpx
+
+from plantstream.errors import StoreError
+from plantstream.store.config import InfluxConfig
+
+__all__ = ["InfluxV1Sink"]
+
+
+class InfluxV1Sink:
+    def __init__(self, *, config: InfluxConfig) -> None:
+        self.config = config
+        self.url = config.url.rstrip("/")
+        auth = ((config.username, config.password.reveal())
+                if config.username and config.password else None)
+        self._http = httpx.AsyncClient(timeout=config.timeout_s, auth=auth)
+        self._params = {"db": config.database, "precision": "ms"}
+        if config.retention_policy:
+            self._params["rp"] = config.retention_policy
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def write(self, body: bytes) -> None:
+        """Write one body of line protocol; raise `StoreError` if it was not stored."""
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.config.gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        try:
+            r = await self._http.post(f"{self.url}/write", params=self._params, content=body,
+                                      headers=headers)
+        except httpx.HTTPError as exc:
+            raise StoreError(url=self.url, status=None,
+                             reason=f"{type(exc).__name__}: {exc}") from None
+        if r.status_code != 204:
+            raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
+
+    async def ensure_database(self) -> None:
+        try:
+            r = await self._http.post(f"{self.url}/query",
+                                      data={"q": f'CREATE DATABASE "{self.config.database}"'})
+        except httpx.HTTPError as exc:
+            raise StoreError(url=self.url, status=None, reason=str(exc)) from None
+        if r.status_code != 200:
+            raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
