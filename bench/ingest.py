@@ -23,6 +23,7 @@ law: latency ~ WINDOW / batches per second).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -44,8 +45,10 @@ from plantstream.bench._load import (
 )
 from plantstream.config import MqttConfig, to_toml
 from plantstream.devstack.services import InfluxD, Mosquitto
+from plantstream.errors import StoreError
 from plantstream.ingest.config import BatchingConfig, InfluxConfig, IngestConfig
 from plantstream.store.influxql import InfluxQL
+from plantstream.store.writer import LineWriter
 
 __all__ = ["run"]
 
@@ -87,12 +90,11 @@ def influx_ceiling(url: str, seconds: float = CEILING_S, *, writers: int = 2,
     started = time.monotonic()
 
     def writer(k: int) -> None:
-        with httpx.Client(timeout=60.0) as http:
+        with LineWriter(url=url, database=database, timeout_s=60.0) as line_writer:
             i = k
             while time.monotonic() < deadline:
-                r = http.post(f"{url}/write", params={"db": database, "precision": "ms"},
-                              content=bodies[i % len(bodies)])
-                if r.status_code == 204:
+                with contextlib.suppress(StoreError):  # a refused body is not counted
+                    line_writer.write_body(bodies[i % len(bodies)])
                     written[k] += lines_per_request
                 i += writers
 

@@ -3,7 +3,7 @@
 What a typical script does: paho-mqtt subscribes, and for every message (one sample)
 `json.loads` it, builds one influxdb-client `Point` and writes it synchronously, one
 HTTP request per point. InfluxDB 1.6 has no `/api/v2/write`, so the point's line
-protocol (`Point.to_line_protocol()`) goes to the v1 `/write` through httpx with a
+protocol (`Point.to_line_protocol()`) goes to the v1 `/write` through the store's LineWriter with a
 kept-alive connection (against InfluxDB 1.8+ the same script would use
 `InfluxDBClient(...).write_api(write_options=SYNCHRONOUS)`; the per-request cost is
 the same). Run as `python -m plantstream.bench.naive_bridge ...`; it prints one JSON
@@ -18,11 +18,13 @@ import sys
 import threading
 import time
 
-import httpx
 import paho.mqtt.client as mqtt
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 from paho.mqtt.enums import CallbackAPIVersion
+
+from plantstream.errors import StoreError
+from plantstream.store.writer import LineWriter
 
 __all__ = ["main"]
 
@@ -36,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, required=True,
                         help="run this long after the first message")
     args = parser.parse_args(argv)
-    http = httpx.Client(timeout=30.0)
-    write_url = f"{args.url.rstrip('/')}/write"
-    params = {"db": args.database, "precision": "ms"}
+    writer = LineWriter(url=args.url, database=args.database)  # one request per write
     state = {"written": 0, "errors": 0, "first": 0.0}
     ready = threading.Event()
 
@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         point.tag("signal", sample["signal"])  # type: ignore[no-untyped-call]
         point.field("value", float(sample["value"]))  # type: ignore[no-untyped-call]
         point.time(sample["t_ms"], WritePrecision.MS)  # type: ignore[no-untyped-call]
-        r = http.post(write_url, params=params, content=point.to_line_protocol())  # type: ignore[no-untyped-call]
-        if r.status_code == 204:
+        line = point.to_line_protocol()  # type: ignore[no-untyped-call]
+        try:
+            writer.write_body(line.encode())
             state["written"] += 1
-        else:
+        except StoreError:
             state["errors"] += 1
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="naive-bridge",

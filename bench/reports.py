@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from plantstream.devstack.services import InfluxD
 from plantstream.reports.compute import build_report
 from plantstream.reports.config import load_report_config
@@ -28,6 +26,7 @@ from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import local_midnight_ms, parse_period
 from plantstream.reports.source import Source
 from plantstream.store.influxql import InfluxQL
+from plantstream.store.writer import LineWriter
 
 __all__ = ["run"]
 
@@ -141,13 +140,12 @@ def _measure(influx: InfluxD, directory: Path) -> int:
     (directory / "financials.csv").write_text(_financials())
     (directory / "reports.toml").write_text(_config(influx.url, database))
     with InfluxQL(url=influx.url, database=database, timeout_s=300) as client, \
-            httpx.Client(timeout=300) as http:
+            LineWriter(url=influx.url, database=database, timeout_s=300,
+                       chunk_lines=10_000) as writer:
         client.create_database()
         lines = _lines()
         started = time.perf_counter()
-        for i in range(0, len(lines), 10_000):
-            http.post(f"{influx.url}/write", params={"db": database, "precision": "ms"},
-                      content="\n".join(lines[i:i + 10_000]).encode()).raise_for_status()
+        writer.write(lines)
         write_s = time.perf_counter() - started
         print(f"wrote {len(lines):,} rollup points in {write_s:.1f} s "
               f"({len(lines) / write_s:,.0f} points/s)")

@@ -79,6 +79,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         except ImportError as exc:  # an optional extra is not installed here
             for name in names:
                 unavailable = sub.add_parser(name, help=f"(unavailable: {exc.name} missing)")
+                unavailable.add_argument("rest", nargs=argparse.REMAINDER,
+                                         help=argparse.SUPPRESS)
                 unavailable.set_defaults(handler=_unavailable(name, str(exc.name)))
             continue
         module.register(sub)

@@ -11,10 +11,9 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY core core
 COPY edge edge
-COPY ingest ingest
-COPY analytics analytics
-COPY reports reports
-RUN /opt/plantstream-edge/bin/pip install --no-deps . \
+# build tools pinned as in requirements/dev.txt (tests/packaging checks they agree)
+RUN /opt/plantstream-edge/bin/pip install setuptools==84.2.1 wheel==0.48.0 \
+ && /opt/plantstream-edge/bin/pip install --no-deps --no-build-isolation . \
  && /opt/plantstream-edge/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('numpy', 'numba', 'influxdb_client', 'fastapi') if u.find_spec(m)]; sys.exit(f'server dependencies in the edge image: {bad}' if bad else 0)" \
  && /opt/plantstream-edge/bin/python -c "import plantstream.edge.agent"
 

@@ -12,12 +12,17 @@ RUN /opt/plantstream/bin/pip install --only-binary=:all: -r /tmp/requirements.tx
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY core core
+COPY store store
 COPY edge edge
 COPY ingest ingest
 COPY analytics analytics
+COPY rollups rollups
 COPY reports reports
-# --no-deps: every dependency is already installed from the pins above
-RUN /opt/plantstream/bin/pip install --no-deps . \
+COPY dashboards dashboards
+COPY ops ops
+# build tools pinned as in requirements/dev.txt (tests/packaging checks they agree)
+RUN /opt/plantstream/bin/pip install setuptools==84.2.1 wheel==0.48.0 \
+ && /opt/plantstream/bin/pip install --no-deps --no-build-isolation . \
  && /opt/plantstream/bin/pip check
 
 FROM python:3.11.7-slim-bookworm

@@ -87,3 +87,30 @@ def test_edge_check_reports_an_unreachable_broker(tmp_path: Path) -> None:
     result = _cli("edge", "check", "--config", str(path))
     assert result.returncode == 1
     assert "config  ok" in result.stdout and "broker  FAIL" in result.stdout
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (["report", "energy", "--site", "s"], ["reports", "energy", "--site", "s"]),
+    (["-v", "ingest", "rollup", "--once"], ["-v", "rollups", "kpi", "--once"]),
+    (["reports", "rollup", "--site", "s"], ["rollups", "energy", "--site", "s"]),
+    (["reports", "dual-control"], ["rollups", "dual-control"]),
+    (["reports", "serve"], ["reports", "serve"]),
+    (["ingest", "run", "--config", "rollup"], ["ingest", "run", "--config", "rollup"]),
+])
+def test_old_command_spellings_are_aliases_with_a_notice(
+        old: list[str], new: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from plantstream.cli import resolve_alias
+
+    assert resolve_alias(old) == new
+    notice = capsys.readouterr().err
+    assert ("deprecated" in notice) == (old != new)
+
+
+def test_an_old_spelling_runs_the_new_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from plantstream.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ingest", "rollup", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr()
+    assert "plantstream rollups kpi" in out.out and "deprecated" in out.err

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 def _check_truth(result: PipelineResult, influx: InfluxQL) -> None:
     """Time elements and counts exactly; energy to a register count (harness rules)."""
-    from harness import Simulated
+    from tests.harness import Simulated
 
     simulated = Simulated(plant=result.plant, messages=[], truth=result.truth,
                           batches=result.batches)
@@ -195,7 +195,7 @@ def test_agent_sigkilled_and_restarted_loses_nothing(broker: Mosquitto, influxd:
     asyncio.run(reference.poll(horizon))
     seqs = influxql.query('SELECT count("seq"), min("seq"), max("seq") FROM "batch"')
     assert seqs[0].values[0][1:] == [total, 0, total - 1]
-    from harness import Simulated
+    from tests.harness import Simulated
 
     assert_matches_truth(influxql, Simulated(plant=plant, messages=[],
                                              truth=reference.truth, batches=total))

@@ -234,8 +234,8 @@ def test_worker_sigkilled_under_load_redelivers(broker: Mosquitto, influxd: Infl
     try:
         messages_path = _pickle(tmp_path, sim.messages)
         publisher = subprocess.Popen([sys.executable, "-c", (
-            f"import asyncio, pickle, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            "from harness import publish; "
+            f"import asyncio, pickle, sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r}); "
+            "from tests.harness import publish; "
             f"asyncio.run(publish({broker.port}, pickle.load(open({str(messages_path)!r}, 'rb'))))"
         )])
         while int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0) < sim.batches // 4:
