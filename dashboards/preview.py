@@ -251,7 +251,7 @@ def _timeseries(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
         ax.set_xlim(results[0].time_range.from_ms / 86_400_000,
                     results[0].time_range.to_ms / 86_400_000)
     _time_axis(ax, tz, "%H:%M\n%m-%d")
-    if len(lines) <= 8:
+    if 0 < len(lines) <= 8:  # no legend for a panel without data (matplotlib warns)
         ax.legend(fontsize=6, loc="upper left", frameon=False)
 
 

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, to_toml
+from plantstream.devstack.history import History, write_history
 from plantstream.devstack.plant import demo_plant
 from plantstream.devstack.services import InfluxD, Mosquitto
 from plantstream.edge.agent import EdgeAgent
@@ -43,6 +44,7 @@ from plantstream.store.influxql import InfluxQL
 __all__ = ["PipelineResult", "run_demo", "run_pipeline", "simulation_start"]
 
 FLUSH_INTERVAL_S = 10
+HISTORY_BATCH_MS = 8 * 3_600_000  # the synthetic history: one batch per shift
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +295,8 @@ def run_demo(args: argparse.Namespace) -> int:
                                      speedup=args.speedup, start_ms=start_ms)
         for config in edge_configs:
             _write_toml(config_dir / f"edge-{config.gateway.id}.toml", config)
+        history = _write_history(plant, sims, influx_url=influx_url, database=args.database,
+                                 live_start_ms=start_ms, seed=args.seed)
         ingest = _start_ingest(ingest_path, state_dir / "ingest.log")
         print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
         print(f"  configs    {config_dir}")
@@ -306,6 +310,9 @@ def run_demo(args: argparse.Namespace) -> int:
                               end_ms=result[0], batches=result[1], samples=result[2],
                               wall_s=result[3], database=args.database, influx_url=influx_url,
                               state_dir=state_dir)
+                _every_role(plant, influx=influx, config_dir=config_dir,
+                            out_dir=state_dir / "out", history=history, start_ms=start_ms,
+                            end_ms=result[0])
         finally:
             ingest.terminate()
             try:
@@ -315,6 +322,79 @@ def run_demo(args: argparse.Namespace) -> int:
                 ingest.wait()
     print("stopped every process the demo started")
     return 0
+
+
+def _write_history(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, influx_url: str,
+                   database: str, live_start_ms: int, seed: int) -> History:
+    """The months before the live shift, synthetic and labelled (devstack/history.py):
+    from 1 January (or the start of last month, early in the year) to the live start."""
+    zone = ZoneInfo(plant.sites[0].timezone)
+    live_day = dt.datetime.fromtimestamp(live_start_ms / 1000, zone).date()
+    last_month = (live_day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    first_day = min(live_day.replace(month=1, day=1), last_month)
+    print(f"writing a SYNTHETIC history (labelled; devstack/history.py) from {first_day} "
+          "to the live shift, through ingest's component code ...", flush=True)
+    started = time.monotonic()
+    with InfluxQL(url=influx_url, database=database) as influx:
+        influx.create_database()
+        with influx.writer() as writer:
+            history = write_history(
+                plant, sims, writer, first_day=first_day, end_ms=live_start_ms,
+                batch_ms=HISTORY_BATCH_MS, seed=seed,
+                on_day=lambda day, points: print(f"  history    {day:%Y-%m} ...", flush=True)
+                if day.day == 1 else None)
+    print(f"  history    {history.batches:,} batches, {history.points:,} points, "
+          f"{history.kwh:,.0f} kWh in {time.monotonic() - started:.1f} s")
+    return history
+
+
+def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_dir: Path,
+                history: History, start_ms: int, end_ms: int) -> None:
+    """After the live shift: the regulator's report and the operator's dashboards."""
+    from plantstream.dashboards.macros import TimeRange
+    from plantstream.dashboards.preview import preview
+    from plantstream.dashboards.settings import DashboardSettings
+    from plantstream.devstack.regulator import (
+        REPORT_PORT,
+        dual_control_days,
+        regulator_view,
+        write_report_config,
+    )
+
+    zone = ZoneInfo(plant.sites[0].timezone)
+    live_day = dt.datetime.fromtimestamp(start_ms / 1000, zone).date()
+    history_start = dt.datetime.fromtimestamp(history.start_ms / 1000, zone).date()
+    year_start = max(live_day.replace(month=1, day=1), history_start)
+    period = (live_day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    config_path, token_path = write_report_config(config_dir, plant=plant, influx=influx,
+                                                  year=live_day.year, ytd_end=live_day)
+    days = dual_control_days(year_start, live_day - dt.timedelta(days=1))
+    print(f"regulator view: {len(days)} daily dual-control points, the {period} report ...",
+          flush=True)
+    started = time.monotonic()
+    view = regulator_view(config_path, token_path, plant=plant, out_dir=out_dir,
+                          period=period, days=days)
+    print(f"  report     {time.monotonic() - started:.1f} s; dashboard previews ...", flush=True)
+    settings = DashboardSettings(timezone=zone.key)
+    pictures = preview(out_dir / "previews", influx, settings=settings,
+                       time_range=TimeRange(start_ms, end_ms))
+    enterprise = plant.enterprise.id
+    print()
+    print("Operator's view: dashboard previews (matplotlib, from the panels' own queries):")
+    for picture in pictures:
+        print(f"  {picture}")
+    print(f"Regulator's view: the {period} energy-intensity and dual-control report of "
+          f"{enterprise} (warning level {view.warning_level or 'n/a'}):")
+    print(f"  {view.pdf}")
+    print(f"  {view.json}  (content sha256 {view.digest})")
+    print("  pull it from the report API (demo token in "
+          f"{token_path}; quota, grades and financials are demo values):")
+    print(f"    .venv/bin/plantstream stack --state-dir {out_dir.parent} &   # if stopped")
+    print(f"    .venv/bin/plantstream reports serve --config {config_path} "
+          f"--port {REPORT_PORT} &")
+    print(f'    curl -fsS -H "Authorization: Bearer $(cat {token_path})" '
+          f'"http://127.0.0.1:{REPORT_PORT}/v1/reports/energy?scope={enterprise}'
+          f'&period={period}&format=pdf" -o {enterprise}-{period}.pdf')
 
 
 async def _run_gateways(configs: list[EdgeConfig], start_ms: int, sim_seconds: float,
