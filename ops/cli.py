@@ -12,15 +12,12 @@ from plantstream.errors import ConfigError
 from plantstream.ops.broker import (
     PLAIN_NAME,
     AclPolicy,
-    create_ca,
-    issue_certificate,
     load_or_create_secret,
-    read_ca,
     render_template,
     write_broker_files,
-    write_pair,
     write_private,
 )
+from plantstream.ops.certs import create_ca, issue_certificate, read_ca, write_pair
 from plantstream.topics import DEFAULT_ROOT
 from plantstream.wire import json_schema
 

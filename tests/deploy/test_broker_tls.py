@@ -18,7 +18,8 @@ import pytest
 
 from plantstream.cli import main
 from plantstream.devstack.services import Mosquitto, free_port
-from plantstream.ops.broker import BrokerFiles, create_ca, issue_certificate
+from plantstream.ops.broker import BrokerFiles
+from plantstream.ops.certs import create_ca, issue_certificate
 from plantstream.topics import Topics
 from tests.deploy.mqtt_probe import Probe, Tls
 from tests.deploy.secure_broker import PLANT, ROOT, broker_files, password
