@@ -32,7 +32,7 @@ help:
 
 setup: .make/system $(VENV)/.installed
 	@# strict editable installs link each file: re-link when files are added or removed
-	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.csv' -o -name 'py.typed' \) \
+	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.csv' -o -name 'py.typed' -o -name '*.po' \) \
 	  -not -path '*/__pycache__/*' | sort > $(VENV)/.files.now
 	@cmp -s $(VENV)/.files.now $(VENV)/.files || { \
 	  $(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict && \

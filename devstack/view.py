@@ -22,6 +22,8 @@ from rich.table import Table
 from plantstream.analytics import TimeComponents, kpis
 from plantstream.config import PlantConfig
 from plantstream.edge.agent import EdgeAgent
+from plantstream.i18n import Lang, translator
+from plantstream.i18n.terms import carrier_name, unit_name
 from plantstream.store.influxql import InfluxQL
 
 __all__ = ["LiveView", "line_figures", "print_summary"]
@@ -56,11 +58,12 @@ def line_figures(influx: InfluxQL, start_ms: int,
     return out
 
 
-def _oee_table(plant: PlantConfig, figures: dict[str, dict[str, Any]]) -> Table:
-    table = Table(title="OEE per line (ISO 22400, from InfluxDB)")
-    for name in ("line", "availability", "performance", "quality", "OEE", "good", "scrap",
-                 "rework"):
-        table.add_column(name, justify="left" if name == "line" else "right")
+def _oee_table(plant: PlantConfig, figures: dict[str, dict[str, Any]], lang: Lang) -> Table:
+    _ = translator(lang)
+    table = Table(title=_("OEE per line (ISO 22400, from InfluxDB)"))
+    for index, name in enumerate((_("line"), _("availability"), _("performance"),
+                                  _("quality"), _("OEE"), _("good"), _("scrap"), _("rework"))):
+        table.add_column(name, justify="left" if index == 0 else "right")
     for line in plant.lines:
         f = figures.get(line.id, {})
         k = f.get("kpis")
@@ -73,17 +76,19 @@ def _oee_table(plant: PlantConfig, figures: dict[str, dict[str, Any]]) -> Table:
 
 
 def _energy_table(plant: PlantConfig, figures: dict[str, dict[str, Any]],
-                  units: dict[str, str]) -> Table:
-    table = Table(title="energy per line and carrier (standard coal equivalent)")
-    for name in ("line", "carrier", "quantity", "kgce"):
-        table.add_column(name, justify="left" if name in ("line", "carrier") else "right")
+                  units: dict[str, str], lang: Lang) -> Table:
+    _ = translator(lang)
+    table = Table(title=_("energy per line and carrier (standard coal equivalent)"))
+    for index, name in enumerate((_("line"), _("carrier"), _("quantity"), _("kgce"))):
+        table.add_column(name, justify="left" if index < 2 else "right")
     total = 0.0
     for line in plant.lines:
         for carrier, (quantity, kgce) in sorted(figures.get(line.id, {}).get("energy", {}).items()):
-            table.add_row(line.id, carrier, f"{quantity:,.1f} {units.get(carrier, '')}",
+            table.add_row(line.id, carrier_name(carrier, lang),
+                          f"{quantity:,.1f} {unit_name(units.get(carrier, ''), lang)}",
                           f"{kgce:,.1f}")
             total += kgce
-    table.add_row("all", "", "", f"{total:,.1f}", style="bold")
+    table.add_row(_("all"), "", "", f"{total:,.1f}", style="bold")
     return table
 
 
@@ -95,8 +100,9 @@ def _units() -> dict[str, str]:
 
 class LiveView:
     def __init__(self, *, plant: PlantConfig, influx: InfluxQL, start_ms: int,
-                 sim_seconds: float) -> None:
+                 sim_seconds: float, lang: Lang = "en") -> None:
         self.plant = plant
+        self.lang = lang
         self.influx = influx
         self.start_ms = start_ms
         self.sim_seconds = sim_seconds
@@ -121,12 +127,17 @@ class LiveView:
             self._rate_mark = (now, published, samples)
         local = dt.datetime.fromtimestamp(horizon / 1000, self.tz).strftime("%Y-%m-%d %H:%M")
         queued = sum(len(a.queue) for a in agents)
-        text = (f"plant time {local} ({self.tz.key})  [{done * 100:5.1f}%]  "
-                f"batches published {published:,} ({self._rates[0]:,.0f} msg/s), "
-                f"queued {queued}  samples {samples:,} ({self._rates[1]:,.0f}/s)")
+        _ = translator(self.lang)
+        text = _("plant time {local} ({zone})  [{done}%]  batches published {published} "
+                 "({batch_rate} msg/s), queued {queued}  samples {samples} "
+                 "({sample_rate}/s)").format(
+            local=local, zone=self.tz.key, done=f"{done * 100:5.1f}", published=f"{published:,}",
+            batch_rate=f"{self._rates[0]:,.0f}", queued=queued, samples=f"{samples:,}",
+            sample_rate=f"{self._rates[1]:,.0f}")
         if stored is not None:
             closed = sum(a.closed_batches for a in agents)
-            text += f"\nwaiting for ingest: {stored:,} of {closed:,} batches stored"
+            text += "\n" + _("waiting for ingest: {stored} of {closed} batches stored").format(
+                stored=f"{stored:,}", closed=f"{closed:,}")
         return text
 
     @contextlib.contextmanager
@@ -138,8 +149,9 @@ class LiveView:
             if time.monotonic() - self._last_query >= 1.0:
                 self._figures = line_figures(self.influx, self.start_ms)
                 self._last_query = time.monotonic()
-            return Group(self._status(agents, stored), _oee_table(self.plant, self._figures),
-                         _energy_table(self.plant, self._figures, self._units))
+            return Group(self._status(agents, stored),
+                         _oee_table(self.plant, self._figures, self.lang),
+                         _energy_table(self.plant, self._figures, self._units, self.lang))
 
         if interactive:
             with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -154,29 +166,33 @@ class LiveView:
 
 def print_summary(*, plant: PlantConfig, influx: InfluxQL, start_ms: int, end_ms: int,
                   batches: int, samples: int, wall_s: float, database: str, influx_url: str,
-                  state_dir: Path) -> None:
+                  state_dir: Path, lang: Lang = "en") -> None:
+    _ = translator(lang)
     console = Console(width=None if sys.stdout.isatty() else 110)
     tz = ZoneInfo(plant.sites[0].timezone)
     span = (dt.datetime.fromtimestamp(start_ms / 1000, tz).strftime("%Y-%m-%d %H:%M"),
             dt.datetime.fromtimestamp(end_ms / 1000, tz).strftime("%H:%M %Z"))
     figures = line_figures(influx, start_ms, end_ms)
     console.print()
-    console.print(f"[bold]Summary[/bold]: plant time {span[0]} to {span[1]}, "
-                  f"{batches:,} batches and {samples:,} raw samples in {wall_s:.0f} s "
-                  f"({samples / max(wall_s, 1e-9):,.0f} samples/s, "
-                  f"{batches / max(wall_s, 1e-9):,.0f} batches/s)")
-    console.print(_oee_table(plant, figures))
-    console.print(_energy_table(plant, figures, _units()))
+    console.print(_("[bold]Summary[/bold]: plant time {start} to {end}, {batches} batches and "
+                    "{samples} raw samples in {seconds} s ({sample_rate} samples/s, "
+                    "{batch_rate} batches/s)").format(
+        start=span[0], end=span[1], batches=f"{batches:,}", samples=f"{samples:,}",
+        seconds=f"{wall_s:.0f}", sample_rate=f"{samples / max(wall_s, 1e-9):,.0f}",
+        batch_rate=f"{batches / max(wall_s, 1e-9):,.0f}"))
+    console.print(_oee_table(plant, figures, lang))
+    console.print(_energy_table(plant, figures, _units(), lang))
     counts = {s.name: s.values[0][1] for s in influx.query(
         'SELECT count("value") FROM "sample"; SELECT count("code") FROM "state"; '
         'SELECT count("apt_s") FROM "oee_components"; SELECT count("quantity") FROM "energy"; '
         'SELECT count("good") FROM "production"')}
-    console.print(f"Data: InfluxDB {influx_url}, database [bold]{database}[/bold] "
-                  f"(files under {state_dir / 'influxdb'}).")
-    console.print("Measurements: " + ", ".join(f"{name} {n:,} points"
-                                               for name, n in counts.items()))
-    console.print("Example InfluxQL (restart the stack with "
-                  f"`plantstream stack --state-dir {state_dir}`):")
+    console.print(_("Data: InfluxDB {url}, database [bold]{database}[/bold] (files under "
+                    "{path}).").format(url=influx_url, database=database,
+                                       path=state_dir / "influxdb"))
+    console.print(_("Measurements: {counts}").format(counts=", ".join(
+        _("{name} {n} points").format(name=name, n=f"{n:,}") for name, n in counts.items())))
+    console.print(_("Example InfluxQL (restart the stack with `{command}`):").format(
+        command=f"plantstream stack --state-dir {state_dir}"))
     console.print(f"  SELECT sum(\"apt_s\") / sum(\"pbt_s\") AS availability FROM "
                   f"\"oee_components\" WHERE time >= {start_ms}ms GROUP BY \"line\"")
     console.print(f"  SELECT sum(\"kgce\") FROM \"energy\" WHERE time >= {start_ms}ms "

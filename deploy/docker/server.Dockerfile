@@ -20,6 +20,7 @@ COPY rollups rollups
 COPY reports reports
 COPY dashboards dashboards
 COPY ops ops
+COPY i18n i18n
 # build tools pinned as in requirements/dev.txt (tests/packaging checks they agree)
 RUN /opt/plantstream/bin/pip install setuptools==84.2.1 wheel==0.48.0 \
  && /opt/plantstream/bin/pip install --no-deps --no-build-isolation . \

@@ -35,12 +35,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "edge": frozenset({"core"}),
     "analytics": frozenset({"core"}),
     "ingest": frozenset({"core", "store", "analytics"}),
-    "reports": frozenset({"core", "store", "analytics"}),
-    "dashboards": frozenset({"core", "store", "analytics"}),
+    "reports": frozenset({"core", "store", "analytics", "i18n"}),
+    "dashboards": frozenset({"core", "store", "analytics", "i18n"}),
     # a rollup job reads the configuration of the tier whose data it rolls up:
     # ingest.toml for KPI windows, reports.toml for daily energy and dual control
     "rollups": frozenset({"core", "store", "analytics", "ingest", "reports"}),
     "ops": frozenset({"core"}),
+    "i18n": frozenset({"core"}),
     "devstack": EVERYTHING - {"devstack", "bench"},
     "bench": EVERYTHING - {"bench"},
 }
