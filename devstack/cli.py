@@ -40,6 +40,8 @@ def _register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                         help="use a broker already running on 127.0.0.1:PORT")
     parser.add_argument("--influx-url", default=None,
                         help="use an InfluxDB already running at URL (v1 API)")
+    parser.add_argument("--lang", type=_lang, default="en",
+                        help="language of the tables, previews and report: en or zh-CN")
     parser.set_defaults(handler=_demo)
 
 
@@ -55,6 +57,15 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
     return value
+
+
+def _lang(text: str) -> str:
+    from plantstream.i18n import parse_lang
+
+    try:
+        return parse_lang(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _demo(args: argparse.Namespace) -> int:

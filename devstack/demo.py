@@ -303,13 +303,13 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             with InfluxQL(url=influx_url, database=args.database) as influx:
                 view = LiveView(plant=plant, influx=influx, start_ms=start_ms,
-                                sim_seconds=sim_seconds)
+                                sim_seconds=sim_seconds, lang=args.lang)
                 result = asyncio.run(_run_gateways(edge_configs, start_ms, sim_seconds,
                                                    args.speedup, influx, view))
                 print_summary(plant=plant, influx=influx, start_ms=start_ms,
                               end_ms=result[0], batches=result[1], samples=result[2],
                               wall_s=result[3], database=args.database, influx_url=influx_url,
-                              state_dir=state_dir)
+                              state_dir=state_dir, lang=args.lang)
                 _every_role(plant, influx=influx, config_dir=config_dir,
                             out_dir=state_dir / "out", history=history, start_ms=start_ms,
                             end_ms=result[0])
