@@ -379,3 +379,43 @@ def test_authentication_failures_are_rate_limited_per_address(
         security = [json.loads(x) for x in log.read_text().splitlines()]
         assert [e["status"] for e in security[:12]] == [401] * 10 + [429, 429]
         assert all(e["regulator"] == "anonymous" for e in security[:11])
+
+
+# --- 3. an unexpected exception is a logged 500, counted -----------------------------------
+
+def test_an_unexpected_error_is_a_logged_counted_500(influxd: InfluxD, tmp_path: Path) -> None:
+    """Two meter values of 1e308 kWh on two days of one site (each one a valid float, their
+    sum is not) make the report's arithmetic fail: a server-side fault, not the caller's.
+    The answer is a JSON 500, the traceback is logged, /healthz counts it, the security
+    log has it, and no pull is in the audit log."""
+    database = f"reports_fault_{uuid.uuid4().hex[:8]}"
+    records: list[str] = []
+    handler = _Records(records)
+    logging.getLogger("plantstream.reports").addHandler(handler)
+    huge = [f"energy,site=site-b,line=line-b,machine=b1,carrier=electricity quantity=1e308,"
+            f"unit=\"kWh\",covered_s=86400.0,interval_s=86400.0 "
+            f"{int(dt.datetime(2026, 10, d, tzinfo=ZONE).timestamp() * 1000)}"
+            for d in (2, 3)]
+    try:
+        with InfluxQL(url=influxd.url, database=database) as client:
+            client.create_database()
+            write_points(influxd.url, database, huge)
+            config = write_configs(tmp_path, url=influxd.url, database=database)
+            with live_server(config) as base:
+                assert httpx.get(f"{base}/healthz").json()["unexpected_errors"] == 0
+                r = httpx.get(f"{base}{REPORT}", params={"scope": "site-b",
+                                                        "period": "2026-10-01..2026-10-03"},
+                              headers={"Authorization": f"Bearer {TOKENS['js']}"}, timeout=60)
+                assert r.status_code == 500, r.text
+                assert r.json()["error"] == "internal_error"
+                assert r.headers["cache-control"] == "no-store"
+                assert httpx.get(f"{base}/healthz").json()["unexpected_errors"] == 1
+                log = tmp_path / "security.jsonl"
+                wait_for("the security log", lambda: log.exists() and bool(log.read_text()))
+                entry = json.loads(log.read_text().splitlines()[0])
+                assert (entry["status"], entry["regulator"]) == (500, "js-platform")
+            client.query(f'DROP DATABASE "{database}"')
+    finally:
+        logging.getLogger("plantstream.reports").removeHandler(handler)
+    assert any("unexpected error" in x and "Traceback" in x for x in records)
+    assert not (tmp_path / "audit.jsonl").exists()
