@@ -36,7 +36,7 @@ SEEDS: dict[str, list[str]] = {
     "scope": ["site-a", "ent-a", "site-b", "ent-b"],
     "site": ["site-a", "site-b"],
     "period": ["2026-10", "2026-10-05", "2026-Q4", "2026-10-01..2026-10-03", "2025"],
-    "format": ["json", "csv"],  # pdf: below, rarely (it takes a second to render)
+    "format": ["json", "csv"],  # pdf takes a second to render: in test_api_security
     "as_of": ["2026-10-05", "2026-10-31"],
     "day": ["2026-10-05", "2026-11-30"],
 }
