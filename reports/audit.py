@@ -1,7 +1,10 @@
-"""The audit log: one JSON line per successful pull (who, what, when, hash).
+"""The audit log: one JSON line per pull (who, what, when, hash, delivered or not).
 
-Appended with a lock, flushed and fsynced before the response is sent, so a pull the
-regulator received is always in the log.
+Written once the response body has been handed to the connection (`outcome`
+"delivered"), or when delivering it failed (`outcome` "failed", with the reason: the
+client went away first, or the server failed while sending); appended with a lock,
+flushed and fsynced. Requests refused before a pull are in the security log
+(`plantstream.reports.accounting`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class AuditEntry(msgspec.Struct, frozen=True):
     sha256: str  # report content hash; SHA-256 of the body for the feed
     bytes: int
     client: str
+    outcome: str = "delivered"  # or "failed"
+    reason: str = ""  # why a delivery failed
 
 
 class AuditLog:
@@ -34,10 +39,12 @@ class AuditLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, *, regulator: str, action: str, scope: str, detail: str, sha256: str,
-              size: int, client: str) -> AuditEntry:
+              size: int, client: str, outcome: str = "delivered",
+              reason: str = "") -> AuditEntry:
         entry = AuditEntry(at=dt.datetime.now(tz=dt.UTC).isoformat(timespec="milliseconds"),
                            regulator=regulator, action=action, scope=scope, detail=detail,
-                           sha256=sha256, bytes=size, client=client)
+                           sha256=sha256, bytes=size, client=client, outcome=outcome,
+                           reason=reason)
         line = msgspec.json.encode(entry) + b"\n"
         with self._lock, open(self.path, "ab") as f:
             f.write(line)

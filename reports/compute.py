@@ -239,12 +239,30 @@ def _products(loaded: LoadedConfig, source: Source, scope: Scope, rows: Sequence
     for r in rows:
         if period.start <= r.day < data_end:
             kgce_by_line[r.line][r.carrier] += r.quantity
+    # Only what belongs to the scope: products made in it, and configured products with a
+    # boundary line in it (with those lines only); never another enterprise's or site's
+    # product, line, standard or grades.
+    scope_lines = {x.id for x in scope.plant.lines if x.site in scope.sites}
+    configured = {p.product: p for p in loaded.config.products}
+    in_scope = set(by_product) | {p.product for p in loaded.config.products
+                                  if scope_lines.intersection(p.lines)}
     out = []
-    for product in sorted(set(by_product) | set(loaded.limits)):
-        product_cfg = next((p for p in loaded.config.products if p.product == product), None)
+    for product in sorted(in_scope):
+        product_cfg = configured.get(product)
         limits = loaded.limits.get(product)
-        if product_cfg is not None and product_cfg.lines:
-            lines = list(product_cfg.lines)
+        lines = [x for x in product_cfg.lines if x in scope_lines] if product_cfg else []
+        if product_cfg is not None and product_cfg.lines and not lines:
+            # made in the scope, but none of its boundary lines is: no figure to grade
+            good, scrap, rework = by_product[product]
+            out.append(model.ProductFigure(
+                product=product, unit=limits.unit if limits else "",
+                standard=product_cfg.standard, boundary="none (no boundary line in scope)",
+                good=good, scrap=scrap, rework=rework, qualified_output=good,
+                boundary_kgce=0.0, unit_consumption_kgce=None,
+                grades={str(k): v for k, v in sorted(limits.grades.items())} if limits else {},
+                best_grade=None))
+            continue
+        if lines:
             good = sum(by_product_line[(product, x)][0] for x in lines)
             scrap = sum(by_product_line[(product, x)][1] for x in lines)
             rework = sum(by_product_line[(product, x)][2] for x in lines)

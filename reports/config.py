@@ -129,7 +129,8 @@ class Regulator(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class RateLimit(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Token bucket per regulator (in-process: one bucket set per server process)."""
+    """A token bucket per key (in-process: one bucket set per server process): per
+    regulator for `rate_limit`, per client address for `auth_failure_limit`."""
 
     per_minute: Positive = 60.0
     burst: Annotated[int, msgspec.Meta(ge=1)] = 20
@@ -155,6 +156,10 @@ class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     regulators: list[Regulator] = []
     audit_log: str = "audit.jsonl"
     rate_limit: RateLimit = RateLimit()
+    # refused requests (401, 403, 404, 422, 429) and server errors, one JSON line each
+    security_log: str = "security.jsonl"
+    # failed authentications per client address; when spent, the address gets 429s
+    auth_failure_limit: RateLimit = RateLimit(per_minute=10.0, burst=10)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +181,10 @@ class LoadedConfig:
     def audit_path(self) -> Path:
         return self.path(self.config.audit_log)
 
+    @property
+    def security_log_path(self) -> Path:
+        return self.path(self.config.security_log)
+
     def site(self, site_id: str) -> tuple[PlantConfig, Site] | None:
         for plant in self.plants:
             site = plant.site(site_id)
@@ -189,6 +198,16 @@ class LoadedConfig:
     def quota(self, scope: str, year: int) -> Quota | None:
         return next((q for q in self.config.quotas if q.scope == scope and q.year == year),
                     None)
+
+
+def _figures_hash(figures_only: ReportConfig) -> str:
+    """`config_hash` of the report configuration without the access settings added
+    after the hash was defined (security log, authentication-failure limit), so that
+    adding them changed no report's hash."""
+    figures = msgspec.to_builtins(figures_only)
+    for key in ("security_log", "auth_failure_limit"):
+        del figures[key]
+    return hashlib.sha256(msgspec.json.encode(figures, order="sorted")).hexdigest()[:16]
 
 
 def hash_token(token: str) -> str:
@@ -239,7 +258,17 @@ def load_report_config(path: str | Path) -> LoadedConfig:
                               reason=f"no coefficient row {row!r}")
     financials = tuple(load_financials(base / config.financials)) if config.financials else ()
     limits: dict[str, LimitGrades] = {}
-    for product in config.products:
+    line_owners: dict[str, set[str]] = {}
+    for plant in plants:
+        for line in plant.lines:
+            line_owners.setdefault(line.id, set()).add(plant.enterprise.id)
+    for i, product in enumerate(config.products):
+        for line_id in product.lines:
+            owners = sorted(line_owners.get(line_id, ()))
+            if len(owners) != 1:  # a report lists a product only with its scope's lines
+                raise ConfigError(source=source, key=f"products[{i}].lines", reason=(
+                    f"line {line_id!r} is no configured line" if not owners else
+                    f"line id {line_id!r} is used by enterprises {', '.join(owners)}"))
         if product.product in limits:
             raise ConfigError(source=source, key="products",
                               reason=f"product {product.product!r} twice")
@@ -252,7 +281,7 @@ def load_report_config(path: str | Path) -> LoadedConfig:
         config, influx=InfluxSettings(source=config.influx.source,
                                       monthly_check=config.influx.monthly_check),
         regulators=[], audit_log="", rate_limit=RateLimit(), realtime_interval_min=15)
-    parts = [config_hash(figures_only), *(config_hash(p) for p in plants),
+    parts = [_figures_hash(figures_only), *(config_hash(p) for p in plants),
              hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
              if config.financials else "", repr(table)]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

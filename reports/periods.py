@@ -16,15 +16,19 @@ from zoneinfo import ZoneInfo
 
 from plantstream.reports.errors import ReportInputError
 
-__all__ = ["Period", "PeriodKind", "local_midnight_ms", "month_starts", "parse_period"]
+__all__ = ["Period", "PeriodKind", "local_midnight_ms", "month_starts", "parse_day",
+           "parse_period"]
 
 PeriodKind = Literal["day", "month", "quarter", "year", "custom"]
 
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_CUSTOM = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+# ASCII only (`[0-9]`, not `\d`, which takes any script's digits) and matched whole: a
+# look-alike (fullwidth or Arabic-Indic digits, another dash, a trailing newline) is an
+# error, never a second spelling of the same period
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
+_QUARTER = re.compile(r"([0-9]{4})-Q([1-4])", re.ASCII)
+_YEAR = re.compile(r"([0-9]{4})", re.ASCII)
+_CUSTOM = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})", re.ASCII)
 _MIN_YEAR, _MAX_YEAR = 2000, 2100
 
 
@@ -56,6 +60,8 @@ def _add_years(day: dt.date, years: int) -> dt.date:
 
 
 def _date(text: str, field: str) -> dt.date:
+    if not _DAY.fullmatch(text):
+        raise ReportInputError(field=field, reason=f"{text!r} is not a date YYYY-MM-DD")
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
@@ -74,27 +80,31 @@ def _next_month(year: int, month: int) -> dt.date:
     return dt.date(year + month // 12, month % 12 + 1, 1)
 
 
+def parse_day(text: str, *, field: str) -> dt.date:
+    """A local day `YYYY-MM-DD` (ASCII digits), years 2000-2100."""
+    return _date(text, field)
+
+
 def parse_period(text: str, *, field: str = "period") -> Period:
-    text = text.strip()
-    if m := _DAY.match(text):
+    if m := _DAY.fullmatch(text):
         day = _date(text, field)
         return Period("day", text, day, day + dt.timedelta(days=1))
-    if m := _MONTH.match(text):
+    if m := _MONTH.fullmatch(text):
         year, month = int(m[1]), int(m[2])
         _check_year(year, field)
         if not 1 <= month <= 12:
             raise ReportInputError(field=field, reason=f"month {month} in {text!r}")
         return Period("month", text, dt.date(year, month, 1), _next_month(year, month))
-    if m := _QUARTER.match(text):
+    if m := _QUARTER.fullmatch(text):
         year, quarter = int(m[1]), int(m[2])
         _check_year(year, field)
         first = 3 * (quarter - 1) + 1
         return Period("quarter", text, dt.date(year, first, 1), _next_month(year, first + 2))
-    if m := _YEAR.match(text):
+    if m := _YEAR.fullmatch(text):
         year = int(m[1])
         _check_year(year, field)
         return Period("year", text, dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
-    if m := _CUSTOM.match(text):
+    if m := _CUSTOM.fullmatch(text):
         first_day, last_day = _date(m[1], field), _date(m[2], field)
         if last_day < first_day:
             raise ReportInputError(field=field, reason=f"{text!r} ends before it starts")

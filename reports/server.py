@@ -4,7 +4,9 @@ FastAPI: the OpenAPI spec comes from the same type-annotated handlers that valid
 requests (no hand-kept spec to drift), the security scheme (HTTP bearer) is part of the
 spec, and the synchronous handlers run in a thread pool, so the blocking InfluxQL reads
 need no async client. Errors are JSON `{"error": code, "reason": text}` with a 4xx
-status (503 when InfluxDB cannot be reached).
+status (503 when InfluxDB cannot be reached; 500 for an unexpected error, which is
+logged and counted in `/healthz`). `plantstream.reports.accounting` audits each pull
+once delivered and writes every refused request to the security log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +25,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from plantstream import __version__
 from plantstream.errors import PlantStreamError, StoreError
+from plantstream.reports.accounting import (
+    Accounting,
+    Counters,
+    SecurityLog,
+    note_caller,
+    note_refusal,
+    pending_pull,
+)
 from plantstream.reports.audit import AuditLog
 from plantstream.reports.auth import Authenticator, AuthError, TokenBucket
 from plantstream.reports.compute import build_report, resolve_scope
@@ -31,7 +41,7 @@ from plantstream.reports.document import report_csv, report_json
 from plantstream.reports.errors import ReportInputError
 from plantstream.reports.model import Report
 from plantstream.reports.pdf import report_pdf
-from plantstream.reports.periods import parse_period
+from plantstream.reports.periods import parse_day, parse_period
 from plantstream.reports.realtime import Feed, realtime_feed
 from plantstream.reports.source import Source
 from plantstream.store.influxql import InfluxQL
@@ -46,9 +56,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "the scope is not in the token's scope", **_ERROR},
     404: {"description": "unknown site or enterprise", **_ERROR},
     422: {"description": "invalid parameter, with the reason", **_ERROR},
-    429: {"description": "rate limited (Retry-After says when to retry)", **_ERROR},
+    429: {"description": "rate limited, per regulator, or too many failed authentications "
+                         "from the client address (Retry-After says when to retry)", **_ERROR},
+    500: {"description": "an unexpected error (logged and counted in /healthz)", **_ERROR},
     503: {"description": "the time-series store is unreachable", **_ERROR},
 }
+# ids as configured (plantstream.wire.Id): ASCII letters, digits, `_`, `.`, `-`
+_ID = r"^[A-Za-z0-9_.\-]+$"
 _MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
@@ -65,15 +79,35 @@ def _check_year(day: dt.date, field: str) -> None:
 _BEARER = HTTPBearer(auto_error=False, description="a regulator's token")
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def _regulator(request: Request,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
                ) -> Regulator:
-    """The calling regulator (401 otherwise), after taking a token from its bucket (429)."""
+    """The calling regulator (401 otherwise), after taking a token from its bucket (429).
+
+    Failed authentications are counted per client address: once its bucket is spent,
+    the address gets a 429 whatever token it sends, so tokens cannot be guessed fast."""
     auth: Authenticator = request.app.state.auth
     bucket: TokenBucket = request.app.state.bucket
-    if credentials is None and request.headers.get("authorization"):
-        raise AuthError(401, "invalid_token", "the Authorization header is not a bearer token")
-    found = auth.regulator(f"Bearer {credentials.credentials}" if credentials else None)
+    failures: TokenBucket = request.app.state.auth_failures
+    address = _client(request)
+    wait = failures.wait_s(address)
+    if wait > 0:
+        raise AuthError(429, "too_many_auth_failures",
+                        "too many failed authentications from this address",
+                        retry_after_s=wait)
+    try:
+        if credentials is None and request.headers.get("authorization"):
+            raise AuthError(401, "invalid_token",
+                            "the Authorization header is not a bearer token")
+        found = auth.regulator(f"Bearer {credentials.credentials}" if credentials else None)
+    except AuthError:
+        failures.spend(address)
+        raise
+    note_caller(request, found.id)
     bucket.take(found.id)
     return found
 
@@ -85,15 +119,19 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
     source = Source(client=client, kind=loaded.config.influx.source)
     auth = Authenticator(loaded=loaded)
     bucket = TokenBucket(limit=loaded.config.rate_limit)
-    audit = AuditLog(path=loaded.audit_path)
+    counters = Counters()
     app = FastAPI(title="PlantStream regulator reports", version=__version__,
                   description="Energy-intensity and dual-control reports and the real-time "
                               "monitoring feed, per enterprise or site, for regulators.")
     app.state.auth = auth
     app.state.bucket = bucket
+    app.state.auth_failures = TokenBucket(limit=loaded.config.auth_failure_limit)
+    app.add_middleware(Accounting, audit=AuditLog(path=loaded.audit_path),
+                       security=SecurityLog(path=loaded.security_log_path), counters=counters)
 
     @app.exception_handler(AuthError)
-    def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+    def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        note_refusal(request, regulator=exc.regulator, detail=exc.detail)
         headers: dict[str, str] = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
@@ -121,12 +159,10 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
                             for e in exc.errors())
         return _error(422, "invalid_request", reasons or "invalid request")
 
-    def client_of(request: Request) -> str:
-        return request.client.host if request.client else ""
-
-    @app.get("/healthz", summary="liveness", responses={200: {"description": "ok"}})
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", summary="liveness, and counts of answers since the start",
+             responses={200: {"description": "ok; unexpected_errors counts the 500s"}})
+    def healthz() -> dict[str, str | int]:
+        return {"status": "ok", **counters.as_dict()}
 
     @app.get("/v1/whoami", summary="the calling regulator and its scope", responses=_ERRORS)
     def whoami(caller: Caller) -> dict[str, Any]:
@@ -145,21 +181,20 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
     def energy_report(
         request: Request, caller: Caller,
         scope: Annotated[str, Query(description="site or enterprise id", min_length=1,
-                                    max_length=64)],
+                                    max_length=64, pattern=_ID)],
         period: Annotated[str, Query(description="YYYY-MM-DD, YYYY-MM, YYYY-Qn, YYYY or "
                                                  "YYYY-MM-DD..YYYY-MM-DD", max_length=40)],
         format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json",
-        as_of: Annotated[dt.date | None, Query(description="last day of data to use")] = None,
+        as_of: Annotated[str | None, Query(description="last day of data to use, YYYY-MM-DD",
+                                           max_length=32)] = None,
     ) -> Response:
         auth.authorize(caller, scope)
         parsed = parse_period(period)
-        if as_of is not None:
-            _check_year(as_of, "as_of")
-        report = build_report(loaded, source, scope_id=scope, period=parsed, as_of=as_of)
+        last = parse_day(as_of, field="as_of") if as_of is not None else None
+        report = build_report(loaded, source, scope_id=scope, period=parsed, as_of=last)
         body, digest = _render(report, format)
-        audit.write(regulator=caller.id, action="report", scope=scope,
-                    detail=f"energy {parsed.label} {format}", sha256=digest, size=len(body),
-                    client=client_of(request))
+        pending_pull(request, regulator=caller.id, action="report", scope=scope,
+                     detail=f"energy {parsed.label} {format}", sha256=digest, size=len(body))
         headers = {"X-Content-SHA256": digest}
         if format != "json":
             headers["Content-Disposition"] = (
@@ -174,19 +209,21 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
                                   "schema": {"$ref": "#/components/schemas/Feed"}}}},
                         **_ERRORS})
     def realtime(
-        request: Request, caller: Caller, site: str,
-        day: Annotated[dt.date | None, Query(description="local day; default today")] = None,
+        request: Request, caller: Caller,
+        site: Annotated[str, Path(description="site id", max_length=64, pattern=_ID)],
+        day: Annotated[str | None, Query(description="local day, YYYY-MM-DD; default today",
+                                         max_length=32)] = None,
     ) -> Response:
         auth.authorize(caller, site)
         scope = resolve_scope(loaded, site)
-        if day is None:
-            day = dt.datetime.now(tz=scope.zone).date()
-        _check_year(day, "day")
-        feed = realtime_feed(loaded, source, site=site, day=day)
+        local_day = dt.datetime.now(tz=scope.zone).date() if day is None \
+            else parse_day(day, field="day")
+        _check_year(local_day, "day")
+        feed = realtime_feed(loaded, source, site=site, day=local_day)
         body = msgspec.json.encode(feed)
         digest = hashlib.sha256(body).hexdigest()
-        audit.write(regulator=caller.id, action="realtime", scope=site, detail=day.isoformat(),
-                    sha256=digest, size=len(body), client=client_of(request))
+        pending_pull(request, regulator=caller.id, action="realtime", scope=site,
+                     detail=local_day.isoformat(), sha256=digest, size=len(body))
         return Response(content=body, media_type="application/json",
                         headers={"X-Content-SHA256": digest})
 

@@ -150,6 +150,10 @@ intensity_target_tce_per_10k_yuan = 0.05
 per_minute = 6000
 burst = 1000
 
+[auth_failure_limit]
+per_minute = 6000
+burst = 1000
+
 [[regulators]]
 id = "zj-platform"
 name = "Zhejiang energy monitoring platform"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,8 +120,13 @@ def test_every_successful_pull_is_in_the_audit_log(api: Api) -> None:
     assert r.status_code == 200
     pulls.append(("site-a", "2026-10-05", hashlib.sha256(r.content).hexdigest()))
     assert api.get(REPORT, "js", scope="site-a", period="2026-10").status_code == 403
+    # written once each body was delivered: the last one may land just after its response
+    deadline = time.monotonic() + 30
+    while len(read_audit(api.audit)) < before + len(pulls) and time.monotonic() < deadline:
+        time.sleep(0.02)
     entries = read_audit(api.audit)[before:]
     assert [(e.scope, e.detail, e.sha256) for e in entries] == pulls  # refused: not logged
+    assert all(e.outcome == "delivered" for e in entries)
     assert [e.regulator for e in entries] == ["zj-platform", "zj-platform", "ningbo-park",
                                               "js-platform", "ningbo-park"]
     assert all(e.client == "127.0.0.1" and e.bytes > 0 for e in entries)
@@ -217,3 +223,4 @@ def test_fuzzed_requests_never_get_a_5xx(api: Api) -> None:
     run()
     assert {200, 401, 403, 422} <= statuses  # the fuzzing reached past auth and validation
     assert reports_computed  # and produced reports
+    assert httpx.get(f"{api.base}/healthz").json()["unexpected_errors"] == 0

@@ -305,7 +305,9 @@ def test_config_hash_covers_figures_not_access(config_path: Path) -> None:
     base = load_report_config(config_path).config_hash
     text = config_path.read_text()
     config_path.write_text(text.replace('id = "ningbo-park"', 'id = "ningbo-park-2"')
-                           .replace("per_minute = 6000", "per_minute = 60"))
+                           .replace("per_minute = 6000", "per_minute = 60")
+                           .replace('audit_log = "audit.jsonl"',
+                                    'audit_log = "audit.jsonl"\nsecurity_log = "sec.jsonl"'))
     assert load_report_config(config_path).config_hash == base  # who may pull: not covered
     config_path.write_text(text.replace("annual_tce = 100.0", "annual_tce = 101.0"))
     assert load_report_config(config_path).config_hash != base  # a quota: covered
@@ -322,3 +324,21 @@ def test_a_regulator_verifies_with_the_standard_library(loaded: LoadedConfig,
     claimed = document.pop("content_sha256")
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert hashlib.sha256(canonical.encode()).hexdigest() == claimed == digest
+
+
+def test_a_product_names_lines_of_one_enterprise(config_path: Path) -> None:
+    """A report lists a product with its scope's lines only: a boundary line id must be
+    a configured line, used by one enterprise."""
+    from plantstream.errors import ConfigError
+    from plantstream.reports import load_report_config
+
+    text = config_path.read_text()
+    config_path.write_text(text.replace('lines = ["line-1"]', 'lines = ["line-9"]'))
+    with pytest.raises(ConfigError, match=r"products\[0\]\.lines.*'line-9' is no configured"):
+        load_report_config(config_path)
+    plant_b = config_path.parent / "plant-b.toml"
+    plant_b.write_text(plant_b.read_text().replace('id = "line-b"', 'id = "line-1"')
+                       .replace('line = "line-b"', 'line = "line-1"'))
+    config_path.write_text(text)
+    with pytest.raises(ConfigError, match="'line-1' is used by enterprises ent-a, ent-b"):
+        load_report_config(config_path)
