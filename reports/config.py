@@ -26,6 +26,7 @@ from plantstream.analytics import (
 )
 from plantstream.config import PlantConfig, Site, config_hash, load_plant, load_toml
 from plantstream.errors import ConfigError
+from plantstream.reports.mu.config import EachMuConfig, load_each_mu
 from plantstream.wire import Id
 
 __all__ = [
@@ -155,6 +156,7 @@ class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     regulators: list[Regulator] = []
     audit_log: str = "audit.jsonl"
     rate_limit: RateLimit = RateLimit()
+    each_mu: str | None = None  # the "Each Mu is a Hero" evaluation (reports/mu/config.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,6 +170,7 @@ class LoadedConfig:
     financials: tuple[FinancialRecord, ...]
     limits: Mapping[str, LimitGrades]
     config_hash: str
+    each_mu: EachMuConfig | None = None
 
     def path(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
@@ -244,6 +247,15 @@ def load_report_config(path: str | Path) -> LoadedConfig:
             raise ConfigError(source=source, key="products",
                               reason=f"product {product.product!r} twice")
         limits[product.product] = product.limit_grades()
+    each_mu = load_each_mu(base / config.each_mu) if config.each_mu else None
+    if each_mu is not None:
+        for plant in plants:
+            j = each_mu.jurisdiction(plant.enterprise.jurisdiction)
+            for site in plant.sites if j is not None else ():
+                if site.timezone != j.timezone:  # type: ignore[union-attr]
+                    raise ConfigError(source=source, key="each_mu", reason=(
+                        f"site {site.id!r} is in {site.timezone}, its jurisdiction "
+                        f"{j.id!r} evaluates months in {j.timezone}"))  # type: ignore[union-attr]
     # The configuration hash covers everything the figures depend on besides the data:
     # this file without where the data lives and who may pull it (InfluxDB address,
     # regulators, audit log, rate limit), the plant configs, the financial CSV bytes and
@@ -254,7 +266,10 @@ def load_report_config(path: str | Path) -> LoadedConfig:
         regulators=[], audit_log="", rate_limit=RateLimit(), realtime_interval_min=15)
     parts = [config_hash(figures_only), *(config_hash(p) for p in plants),
              hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
-             if config.financials else "", repr(table)]
+             if config.financials else "", repr(table),
+             hashlib.sha256((base / config.each_mu).read_bytes()).hexdigest()
+             if config.each_mu else ""]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     return LoadedConfig(config=config, base_dir=base, plants=plants, coefficients=table,
-                        financials=financials, limits=limits, config_hash=digest)
+                        financials=financials, limits=limits, config_hash=digest,
+                        each_mu=each_mu)
