@@ -36,8 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = with_config(commands.add_parser(
         "check", help="validate the configuration and reach InfluxDB; exit 0 or 1"))
     check.set_defaults(handler=_check)
-    commands.add_parser("schema", help="print the report's JSON Schema").set_defaults(
-        handler=_schema)
+    schema = commands.add_parser("schema", help="print the report's JSON Schema")
+    schema.add_argument("--each-mu", action="store_true",
+                        help="the Each Mu is a Hero jurisdiction report's schema instead")
+    schema.set_defaults(handler=_schema)
     openapi = with_config(commands.add_parser("openapi", help="print the OpenAPI spec"))
     openapi.set_defaults(handler=_openapi)
     token = commands.add_parser("hash-token", help="make a new token (or hash one from stdin)")
@@ -95,8 +97,11 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(_: argparse.Namespace) -> int:
-    print(json.dumps(report_schema(), indent=2, sort_keys=True))
+def _schema(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.model import jurisdiction_schema
+
+    schema = jurisdiction_schema() if args.each_mu else report_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
     return 0
 
 

@@ -13,7 +13,7 @@ from plantstream.reports.canonical import HASH_FIELD, canonical_value, seal
 from plantstream.reports.mu.config import INDICATORS
 from plantstream.reports.mu.model import JurisdictionReport
 
-__all__ = ["jurisdiction_csv", "jurisdiction_json"]
+__all__ = ["jurisdiction_csv", "jurisdiction_json", "render_jurisdiction"]
 
 
 def jurisdiction_json(report: JurisdictionReport) -> tuple[bytes, str]:
@@ -65,3 +65,14 @@ def jurisdiction_csv(report: JurisdictionReport) -> tuple[bytes, str]:
                   nxt.get("value_needed"), "; ".join(row["missing"]), digest]
         writer.writerow([_cell(c) for c in cells])
     return buffer.getvalue().encode("utf-8"), digest
+
+
+def render_jurisdiction(report: JurisdictionReport, fmt: str) -> tuple[bytes, str]:
+    """The report as `json`, `csv` or `pdf` bytes, and its content hash."""
+    if fmt == "csv":
+        return jurisdiction_csv(report)
+    body, digest = jurisdiction_json(report)
+    if fmt == "pdf":
+        from plantstream.reports.mu.pdf import jurisdiction_pdf  # matplotlib: only for PDFs
+        return jurisdiction_pdf(report, digest), digest
+    return body, digest

@@ -210,7 +210,7 @@ def evaluate(inputs: Sequence[EnterpriseInputs], jurisdiction: Jurisdiction) -> 
             if weight.benchmark is not None:
                 value, source = weight.benchmark, "configured"
             else:
-                value = num / den if den > 0 and num / den > 0 else None
+                value = num / den if den > 0 and 0 < num / den < math.inf else None
                 source = "aggregate"
             bench_of[(group, weight.indicator)] = value
             benchmarks.append(BenchmarkResult(group=group, indicator=weight.indicator,
@@ -235,10 +235,16 @@ def evaluate(inputs: Sequence[EnterpriseInputs], jurisdiction: Jurisdiction) -> 
             top, bottom = i.value(d.numerator), i.value(d.denominator)
             figure = top / d.divisor / bottom \
                 if top is not None and bottom is not None and bottom > 0 else None
-            ratio = figure / benchmark if figure is not None and benchmark else None
-            points: float | None = None
             note = ""
-            if evaluable and ratio is not None:
+            if figure is not None and not math.isfinite(figure):  # a denominator near 0
+                figure, note = None, "value beyond the float range: counted at the cap"
+            ratio = figure / benchmark if figure is not None and benchmark else None
+            if ratio is not None and not math.isfinite(ratio):
+                ratio, note = None, "ratio beyond the float range: counted at the cap"
+            points: float | None = None
+            if evaluable and note:
+                points = weight.weight * weight.cap
+            elif evaluable and ratio is not None:
                 points = weight.weight * min(max(ratio, 0.0), weight.cap)
             elif evaluable and d.denominator == "emissions_t" and bottom == 0:
                 points = weight.weight * weight.cap

@@ -157,13 +157,13 @@ token_sha256 = "{h['county']}"
 scope = [{", ".join(f'"{e}"' for e in ENTERPRISES)}]
 
 [[regulators]]
-id = "ent-1-only"
+id = "partial"
 name = "Partial"
 token_sha256 = "{h['one']}"
 scope = ["ent-1"]
 
 [[regulators]]
-id = "site-1-only"
+id = "park"
 name = "Park"
 token_sha256 = "{h['site']}"
 scope = ["site-1", "site-2", "site-3", "site-4", "site-5"]

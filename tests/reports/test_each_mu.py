@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from plantstream.analytics import DataImportError, load_financials
@@ -15,7 +16,7 @@ from plantstream.localstack import InfluxD
 from plantstream.reports import Source, load_report_config, verify
 from plantstream.reports.errors import ReportInputError
 from plantstream.reports.mu.document import jurisdiction_csv, jurisdiction_json
-from plantstream.reports.mu.model import JurisdictionReport
+from plantstream.reports.mu.model import JurisdictionReport, jurisdiction_schema
 from plantstream.reports.mu.pdf import jurisdiction_pdf
 from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
 from tests.reports.dataset import write_points
@@ -23,6 +24,7 @@ from tests.reports.mu_dataset import lines, write_configs
 
 pytestmark = pytest.mark.services
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 TODAY = dt.date(2026, 12, 1)
 VA_PER_TCE = 7000 / 860.3  # 10,000 yuan / tce: 7,000 over 7,000,000 kWh x 0.1229 kgce
 
@@ -159,6 +161,14 @@ def test_formats_carry_one_hash(report: JurisdictionReport) -> None:
     assert all(line.endswith(digest) for line in table[1:])
     pdf = jurisdiction_pdf(report, digest)
     assert pdf.startswith(b"%PDF")
+    published = json.loads((DOCS / "each-mu.schema.json").read_text())
+    assert published == jurisdiction_schema(), \
+        "run: plantstream reports schema --each-mu > docs/each-mu.schema.json"
+    jsonschema.Draft202012Validator(published).validate(json.loads(body))
+    broken = json.loads(body)
+    del broken["ranking"][0]["score"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(published).validate(broken)
 
 
 def test_incomplete_period_and_unknown_jurisdiction(influxd: InfluxD, database: str,
