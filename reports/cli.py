@@ -1,4 +1,4 @@
-"""`plantstream report energy`: one report to a file (json, csv or pdf)."""
+"""`plantstream report energy | each-mu`: one report to a file (json, csv or pdf)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help=f"report configuration TOML (default {DEFAULT_CONFIG}, "
                              "or $PLANTSTREAM_REPORTS_CONFIG)")
     energy.set_defaults(handler=_energy)
+    each_mu = kinds.add_parser("each-mu", help="Each Mu is a Hero: a jurisdiction's evaluation")
+    each_mu.add_argument("--jurisdiction", required=True, help="jurisdiction id")
+    each_mu.add_argument("--period", required=True,
+                         help="YYYY (the year) or YYYY-MM (year to date, January to MM)")
+    each_mu.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    each_mu.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    each_mu.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                         help=f"report configuration TOML (default {DEFAULT_CONFIG})")
+    each_mu.set_defaults(handler=_each_mu)
 
 
 def _energy(args: argparse.Namespace) -> int:
@@ -55,6 +64,26 @@ def _energy(args: argparse.Namespace) -> int:
         body, digest = report_json(report)
         if args.format == "pdf":
             body = report_pdf(report, digest)
+    if args.output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        args.output.write_bytes(body)
+        print(f"{args.output}: {len(body)} bytes, content sha256 {digest}", file=sys.stderr)
+    return 0
+
+
+def _each_mu(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.document import render_jurisdiction
+    from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
+
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    with InfluxQL(url=settings.url, database=settings.database,
+                  timeout_s=settings.timeout_s) as client:
+        report = build_jurisdiction_report(
+            loaded, Source(client=client, kind=settings.source),
+            jurisdiction_id=args.jurisdiction, period=parse_each_mu_period(args.period))
+    body, digest = render_jurisdiction(report, args.format)
     if args.output is None:
         sys.stdout.buffer.write(body)
     else:

@@ -16,10 +16,10 @@ import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from plantstream.reports.mu.model import EnterpriseRow, JurisdictionReport
+from plantstream.reports.mu.model import EnterpriseEachMu, EnterpriseRow, JurisdictionReport
 from plantstream.reports.pdf import _A4, _LEVEL_COLOURS, _RENDER_LOCK, _fmt, _table
 
-__all__ = ["jurisdiction_pdf"]
+__all__ = ["enterprise_page", "jurisdiction_pdf"]
 
 FIRST_PAGE_ROWS = 22
 ROWS_PER_PAGE = 48
@@ -174,3 +174,42 @@ def jurisdiction_pdf(report: JurisdictionReport, digest: str) -> bytes:
                      *_pages_rest(report)):
             pdf.savefig(page)
     return buffer.getvalue()
+
+
+def enterprise_page(view: EnterpriseEachMu, enterprise_name: str) -> Figure:
+    """The enterprise's own evaluation, a page of its energy report."""
+    fig = Figure(figsize=_A4)
+    row = view.row
+    fig.text(0.06, 0.955, f"Each Mu is a Hero: {enterprise_name}", fontsize=14,
+             fontweight="bold")
+    fig.text(0.06, 0.933, f"Jurisdiction {view.jurisdiction}, evaluation period "
+             f"{view.period.label}; {view.evaluable_in_jurisdiction} of "
+             f"{view.enterprises_in_jurisdiction} enterprises evaluable", fontsize=8)
+    if view.config_note:
+        fig.text(0.06, 0.918, view.config_note[:130], fontsize=7.5, color="#c62828",
+                 fontweight="bold")
+    head = fig.add_axes((0.06, 0.72, 0.88, 0.17))
+    if row.evaluable:
+        rows = [["Score / class", f"{_fmt(row.score, 2)} / {row.class_}"],
+                ["Rank", f"{row.rank} of {view.evaluable_in_jurisdiction}"],
+                [f"Last year ({view.period.last_year_label})",
+                 f"{_fmt(row.last_year.score, 2)} / {row.last_year.class_ or '-'}"]]
+        n = row.next_class
+        if n is not None:
+            needed = (f"{_fmt(n.value_now, 4)} -> {_fmt(n.value_needed, 4)} {n.unit}"
+                      if n.value_needed is not None else "beyond its cap alone")
+            rows += [[f"To class {n.target_class} (least score {_fmt(n.bar_score, 2)})",
+                      f"+{_fmt(n.points_needed, 2)} points"],
+                     [f"Largest weighted gap: {n.indicator}",
+                      f"{_fmt(n.weighted_gap_points, 2)} points; {needed}"]]
+    else:
+        rows = [["Not evaluable; missing", "; ".join(row.missing)[:80]]]
+    _table(head, rows, ["Evaluation", ""], "Score and class", font=8, widths=[0.45, 0.55])
+    table = fig.add_axes((0.06, 0.30, 0.88, 0.36))
+    _table(table, [[f.indicator, f.unit, _fmt(f.value, 4), _fmt(f.benchmark, 4),
+                    _fmt(f.ratio, 3), f"{f.weight:g} x {f.cap:g}", _fmt(f.points, 2),
+                    _fmt(f.last_year_value, 4)] for f in row.indicators],
+           ["Indicator", "Unit", "Value", "Benchmark", "Ratio", "Weight x cap", "Points",
+            "Last year"], f"Indicators against the {row.benchmark_group} benchmarks",
+           font=7, widths=[0.22, 0.15, 0.11, 0.11, 0.08, 0.12, 0.09, 0.12])
+    return fig

@@ -200,6 +200,7 @@ def evaluate(inputs: Sequence[EnterpriseInputs], jurisdiction: Jurisdiction) -> 
 
     benchmarks: list[BenchmarkResult] = []
     bench_of: dict[tuple[str, str], float | None] = {}
+    no_emissions: set[str] = set()
     for group in sorted(groups):
         members = [i for i in groups[group] if not missing[i.enterprise]]
         for weight in jurisdiction.indicators:
@@ -213,12 +214,16 @@ def evaluate(inputs: Sequence[EnterpriseInputs], jurisdiction: Jurisdiction) -> 
                 value = num / den if den > 0 and 0 < num / den < math.inf else None
                 source = "aggregate"
             bench_of[(group, weight.indicator)] = value
+            if value is None and d.denominator == "emissions_t" and den == 0:
+                no_emissions.add(group)  # nobody emits: every member gets the full points
             benchmarks.append(BenchmarkResult(group=group, indicator=weight.indicator,
                                               value=value, source=source, numerator_total=num,
                                               denominator_total=den, enterprises=len(members)))
     for i in inputs:
         group = _group(jurisdiction, i)
         for weight in jurisdiction.indicators:
+            if weight.indicator == "value_added_per_emission" and group in no_emissions:
+                continue
             if bench_of[(group, weight.indicator)] is None and not missing[i.enterprise]:
                 missing[i.enterprise].append(
                     f"benchmark of {weight.indicator} in group {group or 'all'!r} is "

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from plantstream.analytics import DataImportError, load_financials
+from plantstream.cli import main
 from plantstream.influxql import InfluxQL
 from plantstream.localstack import InfluxD
 from plantstream.reports import Source, load_report_config, verify
@@ -203,3 +204,15 @@ def test_financial_columns_for_the_evaluation_name_row_and_column(tmp_path: Path
     [record] = load_financials(path)
     assert record.tax_paid_yuan is None and record.employees == 3.0
     assert record.emissions_t == (("so2", 0.5),)
+
+
+def test_cli_writes_the_same_report(influxd: InfluxD, database: str, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    write_points(influxd.url, database, lines())
+    config = write_configs(tmp_path, url=influxd.url, database=database)
+    out = tmp_path / "county-x.json"
+    assert main(["report", "each-mu", "--jurisdiction", "county-x", "--period", "2026-01",
+                 "--config", str(config), "-o", str(out)]) == 0
+    assert verify(out.read_bytes())
+    digest = json.loads(out.read_bytes())["content_sha256"]
+    assert f"content sha256 {digest}" in capsys.readouterr().err

@@ -4,6 +4,7 @@ enterprise's own view in its energy report."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +110,14 @@ def test_the_enterprise_sees_its_own_evaluation_in_its_energy_report(api: Api) -
     assert row["next_class"]["indicator"] == "tax_per_mu"
     assert [b["value"] for b in view["benchmarks"]][:2] == [20.0, 100.0]
     assert view["enterprises_in_jurisdiction"] == 6 and view["evaluable_in_jurisdiction"] == 5
+    pdf = api.get("/v1/reports/energy", "county", scope="ent-3", period="2026-01",
+                  format="pdf")
+    assert pdf.status_code == 200
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf.content, check=True,
+                          capture_output=True).stdout.decode()
+    page = text.split("\f")[3]  # the page after the energy report's three
+    assert "Each Mu is a Hero: Enterprise 3" in page
+    assert "100.00 / B" in page and "Largest weighted gap: tax_per_mu" in page
     # a site report has no evaluation (it is per enterprise); nor has ent-y's county
     site = json.loads(api.get("/v1/reports/energy", "county", scope="site-3",
                               period="2026-01").content)

@@ -86,6 +86,7 @@ def test_rank_shares_give_the_configured_counts(inputs: list[EnterpriseInputs],
     share = {c: float(p) for c, p in zip("ABCD", parts, strict=True)}
     evaluation = evaluate(inputs, jurisdiction(Classes(method="rank_shares", shares=share)))
     n = len(inputs)
+    assert all(r.evaluable for r in evaluation.enterprises)  # complete inputs
     cumulative, bound_before, expected = Decimal(0), 0, {}
     for c, p in zip("ABCD", parts, strict=True):
         cumulative += p
