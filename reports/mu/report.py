@@ -10,6 +10,7 @@ energy headroom from the dual-control code (`plantstream.analytics.dual_control_
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -125,13 +126,17 @@ def site_month_quantities(source: Source, period: EachMuPeriod, zone: ZoneInfo,
     return out
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # no slots: cached look-ups
 class _Evaluated:
     period: EachMuPeriod
     plants: tuple[PlantConfig, ...]
     inputs: Mapping[str, EnterpriseInputs]
     evaluation: Evaluation
     site_month_tce: Mapping[tuple[str, str], float]
+
+    @functools.cached_property
+    def plant_of(self) -> dict[str, PlantConfig]:
+        return {p.enterprise.id: p for p in self.plants}
 
 
 def _plants(loaded: LoadedConfig, jurisdiction: Jurisdiction) -> tuple[PlantConfig, ...]:
@@ -166,7 +171,7 @@ def _period_figure(period: EachMuPeriod, zone: ZoneInfo) -> model.PeriodFigure:
 
 def _row(now: _Evaluated, last: _Evaluated, result: EnterpriseResult) -> model.EnterpriseRow:
     inputs = now.inputs[result.enterprise]
-    plant = next(p for p in now.plants if p.enterprise.id == result.enterprise)
+    plant = now.plant_of[result.enterprise]
     before = last.evaluation.result(result.enterprise)
     before_values = {f.indicator: f.value for f in before.indicators} if before else {}
     indicators = [model.IndicatorFigure(

@@ -9,6 +9,7 @@ named; it is never scored as zero.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -123,7 +124,7 @@ class BenchmarkResult:
     enterprises: int  # evaluable enterprises summed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # no slots: a cached look-up by id
 class Evaluation:
     jurisdiction: Jurisdiction
     enterprises: tuple[EnterpriseResult, ...]  # evaluable by rank, then not evaluable by id
@@ -134,7 +135,11 @@ class Evaluation:
     class_bars: Mapping[str, float | None]
 
     def result(self, enterprise: str) -> EnterpriseResult | None:
-        return next((r for r in self.enterprises if r.enterprise == enterprise), None)
+        return self._by_id.get(enterprise)
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, EnterpriseResult]:
+        return {r.enterprise: r for r in self.enterprises}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
