@@ -15,6 +15,7 @@ import io
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from plantstream.reports.mu.model import EnterpriseEachMu, EnterpriseRow, JurisdictionReport
 from plantstream.reports.pdf import _A4, _LEVEL_COLOURS, _RENDER_LOCK, _fmt, _table
@@ -85,8 +86,13 @@ def _page_summary(report: JurisdictionReport, digest: str) -> Figure:
     for x, c in zip(xs, report.classes, strict=True):
         bars.text(x + 0.2, c.count, str(c.count), ha="center", va="bottom", fontsize=7)
     bars.set_xticks(xs, names)
-    bars.set_title("Class distribution", fontsize=9)
-    bars.legend(fontsize=6, loc="upper right")
+    bars.set_title("Class distribution (enterprises)", fontsize=9)
+    top = max([1, *(c.count for c in report.classes), *(c.last_year_count
+                                                         for c in report.classes)])
+    bars.set_ylim(0, top * 1.2)
+    bars.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bars.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+                frameon=False)
     bars.tick_params(labelsize=7)
     ranked = [r for r in report.ranking if r.evaluable]
     ranking = fig.add_axes((0.06, 0.05, 0.88, 0.60))
