@@ -1,5 +1,5 @@
 """`plantstream reports serve | check | schema | openapi | hash-token | rollup |
-dual-control`."""
+dual-control | each-mu-points`."""
 
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dual.add_argument("--day", type=dt.date.fromisoformat,
                       help="local day (default: yesterday in the site's zone)")
     dual.set_defaults(handler=_dual_control)
+    each_mu = with_config(commands.add_parser(
+        "each-mu-points", help="write a jurisdiction's each_mu points the dashboard reads"))
+    each_mu.add_argument("--jurisdiction", required=True)
+    each_mu.add_argument("--period", required=True, help="YYYY or YYYY-MM (year to date)")
+    each_mu.set_defaults(handler=_each_mu_points)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -152,4 +157,20 @@ def _dual_control(args: argparse.Namespace) -> int:
                   timeout_s=settings.timeout_s) as client:
         print(write_dual_control(loaded, Source(client=client, kind=settings.source),
                                  site=args.site, day=day))
+    return 0
+
+
+def _each_mu_points(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.points import write_each_mu
+    from plantstream.reports.mu.report import parse_each_mu_period
+    from plantstream.reports.source import Source
+
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    with InfluxQL(url=settings.url, database=settings.database,
+                  timeout_s=settings.timeout_s) as client:
+        lines = write_each_mu(loaded, Source(client=client, kind=settings.source),
+                              jurisdiction_id=args.jurisdiction,
+                              period=parse_each_mu_period(args.period))
+    print(f"{len(lines)} points written")
     return 0
