@@ -266,9 +266,9 @@ def load_report_config(path: str | Path) -> LoadedConfig:
         regulators=[], audit_log="", rate_limit=RateLimit(), realtime_interval_min=15)
     parts = [config_hash(figures_only), *(config_hash(p) for p in plants),
              hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
-             if config.financials else "", repr(table),
-             hashlib.sha256((base / config.each_mu).read_bytes()).hexdigest()
-             if config.each_mu else ""]
+             if config.financials else "", repr(table)]
+    if config.each_mu:  # the evaluation file (weights, benchmarks, classes, quotas)
+        parts.append(hashlib.sha256((base / config.each_mu).read_bytes()).hexdigest())
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     return LoadedConfig(config=config, base_dir=base, plants=plants, coefficients=table,
                         financials=financials, limits=limits, config_hash=digest,
