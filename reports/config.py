@@ -251,11 +251,11 @@ def load_report_config(path: str | Path) -> LoadedConfig:
     if each_mu is not None:
         for plant in plants:
             j = each_mu.jurisdiction(plant.enterprise.jurisdiction)
-            for site in plant.sites if j is not None else ():
-                if site.timezone != j.timezone:  # type: ignore[union-attr]
-                    raise ConfigError(source=source, key="each_mu", reason=(
-                        f"site {site.id!r} is in {site.timezone}, its jurisdiction "
-                        f"{j.id!r} evaluates months in {j.timezone}"))  # type: ignore[union-attr]
+            wrong = [s for s in plant.sites if j is not None and s.timezone != j.timezone]
+            if j is not None and wrong:
+                raise ConfigError(source=source, key="each_mu", reason=(
+                    f"site {wrong[0].id!r} is in {wrong[0].timezone}, its jurisdiction "
+                    f"{j.id!r} evaluates months in {j.timezone}"))
     # The configuration hash covers everything the figures depend on besides the data:
     # this file without where the data lives and who may pull it (InfluxDB address,
     # regulators, audit log, rate limit), the plant configs, the financial CSV bytes and

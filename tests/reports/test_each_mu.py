@@ -12,6 +12,7 @@ import pytest
 
 from plantstream.analytics import DataImportError, load_financials
 from plantstream.cli import main
+from plantstream.errors import ConfigError
 from plantstream.influxql import InfluxQL
 from plantstream.localstack import InfluxD
 from plantstream.reports import Source, load_report_config, verify
@@ -216,3 +217,13 @@ def test_cli_writes_the_same_report(influxd: InfluxD, database: str, tmp_path: P
     assert verify(out.read_bytes())
     digest = json.loads(out.read_bytes())["content_sha256"]
     assert f"content sha256 {digest}" in capsys.readouterr().err
+
+
+def test_a_site_outside_its_jurisdictions_time_zone_is_a_config_error(tmp_path: Path) -> None:
+    config = write_configs(tmp_path, url="http://127.0.0.1:9", database="unused")
+    plant = tmp_path / "plant-ent-2.toml"
+    plant.write_text(plant.read_text().replace('id = "site-2"\n',
+                                               'id = "site-2"\ntimezone = "Asia/Tokyo"\n'))
+    with pytest.raises(ConfigError, match="site 'site-2' is in Asia/Tokyo") as info:
+        load_report_config(config)
+    assert info.value.key == "each_mu"
