@@ -41,21 +41,20 @@ def enterprise_inputs(plant: PlantConfig, jurisdiction: Jurisdiction,
         if registered.land_area_mu is None:
             missing.setdefault("land_area_mu", []).append(
                 f"{registered.id} land_area_mu (plant registry)")
-    columns: dict[str, list[float | None]] = {name: [] for name, _ in _MONEY}
-    value_added: list[float | None] = []
-    emissions: list[float | None] = []
+    # per input, one value per site and month (None: missing)
+    columns: dict[str, list[float | None]] = {
+        name: [] for name in (*(n for n, _ in _MONEY), "value_added_yuan", "emissions_t")}
     tce: list[float | None] = []
     for month in months:
         for site in sites:
             record = financials.get((site, month))
             if record is None:
-                for name in (*columns, "value_added_yuan", "emissions_t"):
+                for name, parts in columns.items():
                     missing.setdefault(name, []).append(
                         f"{site} {month} (no row in the financials CSV)")
-                    (value_added if name == "value_added_yuan" else emissions
-                     if name == "emissions_t" else columns[name]).append(None)
+                    parts.append(None)
             else:
-                value_added.append(record.value_added_yuan_comparable)
+                columns["value_added_yuan"].append(record.value_added_yuan_comparable)
                 for name, column in _MONEY:
                     value = getattr(record, column)
                     columns[name].append(value)
@@ -71,7 +70,7 @@ def enterprise_inputs(plant: PlantConfig, jurisdiction: Jurisdiction,
                         weighted = math.nan
                     else:
                         weighted += tonnes * weight
-                emissions.append(None if math.isnan(weighted) else weighted)
+                columns["emissions_t"].append(None if math.isnan(weighted) else weighted)
             measured = site_month_tce.get((site, month))
             tce.append(measured)
             if measured is None:
@@ -81,11 +80,12 @@ def enterprise_inputs(plant: PlantConfig, jurisdiction: Jurisdiction,
     return EnterpriseInputs(
         enterprise=plant.enterprise.id, name=plant.enterprise.name,
         industry=plant.enterprise.industry, land_area_mu=_sum(land),
-        tax_paid_yuan=_sum(columns["tax_paid_yuan"]), value_added_yuan=_sum(value_added),
+        tax_paid_yuan=_sum(columns["tax_paid_yuan"]),
+        value_added_yuan=_sum(columns["value_added_yuan"]),
         main_revenue_yuan=_sum(columns["main_revenue_yuan"]),
         rd_expenditure_yuan=_sum(columns["rd_expenditure_yuan"]),
         # head count is a stock: the average over the months of the sites' sum
         employees=employees_sum / len(months) if employees_sum is not None and months
         else None,
-        emissions_t=_sum(emissions), controlled_tce=_sum(tce),
+        emissions_t=_sum(columns["emissions_t"]), controlled_tce=_sum(tce),
         missing={k: tuple(v) for k, v in missing.items()})

@@ -18,6 +18,7 @@ from plantstream.localstack import InfluxD
 from plantstream.reports import Source, load_report_config, verify
 from plantstream.reports.errors import ReportInputError
 from plantstream.reports.mu.document import jurisdiction_csv, jurisdiction_json
+from plantstream.reports.mu.inputs import enterprise_inputs
 from plantstream.reports.mu.model import JurisdictionReport, jurisdiction_schema
 from plantstream.reports.mu.pdf import jurisdiction_pdf
 from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
@@ -227,3 +228,24 @@ def test_a_site_outside_its_jurisdictions_time_zone_is_a_config_error(tmp_path: 
     with pytest.raises(ConfigError, match="site 'site-2' is in Asia/Tokyo") as info:
         load_report_config(config)
     assert info.value.key == "each_mu"
+
+
+def test_inputs_name_every_missing_site_month_and_column(tmp_path: Path) -> None:
+    loaded = load_report_config(write_configs(tmp_path, url="http://127.0.0.1:9",
+                                              database="unused"))
+    assert loaded.each_mu is not None
+    county = loaded.each_mu.jurisdiction("county-x")
+    plant = loaded.enterprise("ent-2")
+    assert county is not None and plant is not None
+    financials = {(f.site, f.month): f for f in loaded.financials}
+    inputs = enterprise_inputs(plant, county, financials, ["2026-01", "2026-02"],
+                               {("site-2", "2026-01"): 122.9})
+    assert inputs.tax_paid_yuan is None and inputs.controlled_tce is None
+    assert inputs.missing["tax_paid_yuan"] == ("site-2 2026-02 (no row in the financials CSV)",)
+    assert inputs.missing["controlled_tce"] == (
+        "site-2 2026-02 measured energy (no energy points)",)
+    one_month = enterprise_inputs(plant, county, financials, ["2026-01"],
+                                  {("site-2", "2026-01"): 122.9})
+    assert one_month.missing == {}
+    assert (one_month.land_area_mu, one_month.tax_paid_yuan, one_month.employees,
+            one_month.emissions_t) == (10.0, 1_500_000.0, 100.0, 5.0)
