@@ -19,6 +19,7 @@ from plantstream.analytics.errors import AnalyticsInputError, DataImportError
 
 __all__ = [
     "FINANCIAL_COLUMNS",
+    "OPTIONAL_FINANCIAL_COLUMNS",
     "FinancialRecord",
     "IntensityRow",
     "LimitGrades",
@@ -108,6 +109,11 @@ def rate_of_change(current: float | None, base: float | None) -> float | None:
 # --- financial inputs -----------------------------------------------------------------
 
 FINANCIAL_COLUMNS = ("site", "month", "output_value_yuan", "value_added_yuan_comparable")
+# optional columns (the "Each Mu is a Hero" evaluation): an empty cell is a missing
+# value (None), never 0; emissions are `emission_<pollutant>_t`, in tonnes
+OPTIONAL_FINANCIAL_COLUMNS = ("tax_paid_yuan", "main_revenue_yuan", "rd_expenditure_yuan",
+                              "employees")
+_EMISSION = re.compile(r"^emission_([a-z0-9]+)_t$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -119,6 +125,12 @@ class FinancialRecord:
     month: str  # "YYYY-MM"
     output_value_yuan: float
     value_added_yuan_comparable: float
+    tax_paid_yuan: float | None = None
+    main_revenue_yuan: float | None = None
+    rd_expenditure_yuan: float | None = None
+    employees: float | None = None  # persons employed (average of the month)
+    # (pollutant, tonnes or None when the cell is empty), sorted by pollutant
+    emissions_t: tuple[tuple[str, float | None], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.site:
@@ -139,9 +151,11 @@ class FinancialRecord:
 
 def load_financials(path: str | Path) -> list[FinancialRecord]:
     """Read financial inputs from a CSV file with the header
-    `site,month,output_value_yuan,value_added_yuan_comparable` (extra columns are an
-    error, a duplicated site and month is an error). Every error names the row (file
-    line number) and the column.
+    `site,month,output_value_yuan,value_added_yuan_comparable` and optionally
+    `tax_paid_yuan`, `main_revenue_yuan`, `rd_expenditure_yuan`, `employees` and
+    `emission_<pollutant>_t` columns (other columns are an error, a duplicated site and
+    month is an error; an empty optional cell is a missing value). Every error names the
+    row (file line number) and the column.
     """
     path = Path(path)
     source = str(path)
@@ -156,9 +170,12 @@ def load_financials(path: str | Path) -> list[FinancialRecord]:
         raise DataImportError(source=source, row=1, column="", reason="empty file, no header")
     header = [h.strip() for h in header]
     for column in header:
-        if column not in FINANCIAL_COLUMNS:
-            raise DataImportError(source=source, row=1, column=column,
-                                  reason=f"unknown column; expected {', '.join(FINANCIAL_COLUMNS)}")
+        if column not in FINANCIAL_COLUMNS and column not in OPTIONAL_FINANCIAL_COLUMNS \
+                and not _EMISSION.match(column):
+            raise DataImportError(source=source, row=1, column=column, reason=(
+                f"unknown column; expected {', '.join(FINANCIAL_COLUMNS)}, optionally "
+                f"{', '.join(OPTIONAL_FINANCIAL_COLUMNS)}, emission_<pollutant>_t (tonnes)"))
+    optional = [c for c in header if c in OPTIONAL_FINANCIAL_COLUMNS or _EMISSION.match(c)]
     for column in FINANCIAL_COLUMNS:
         if column not in header:
             raise DataImportError(source=source, row=1, column=column, reason="missing column")
@@ -192,6 +209,21 @@ def load_financials(path: str | Path) -> list[FinancialRecord]:
                 raise DataImportError(source=source, row=line_no, column=column,
                                       reason=f"{cells[column]!r} is not a non-negative number")
             values[column] = value
+        extra: dict[str, float | None] = {}
+        for column in optional:
+            raw = cells[column].replace(",", "").replace("_", "")
+            if not raw:
+                extra[column] = None
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                raise DataImportError(source=source, row=line_no, column=column,
+                                      reason=f"{cells[column]!r} is not a number") from None
+            if not math.isfinite(value) or value < 0:
+                raise DataImportError(source=source, row=line_no, column=column,
+                                      reason=f"{cells[column]!r} is not a non-negative number")
+            extra[column] = value
         key = (site, month)
         if key in seen:
             raise DataImportError(source=source, row=line_no, column="month",
@@ -199,7 +231,13 @@ def load_financials(path: str | Path) -> list[FinancialRecord]:
         seen[key] = line_no
         records.append(FinancialRecord(
             site=site, month=month, output_value_yuan=values["output_value_yuan"],
-            value_added_yuan_comparable=values["value_added_yuan_comparable"]))
+            value_added_yuan_comparable=values["value_added_yuan_comparable"],
+            tax_paid_yuan=extra.get("tax_paid_yuan"),
+            main_revenue_yuan=extra.get("main_revenue_yuan"),
+            rd_expenditure_yuan=extra.get("rd_expenditure_yuan"),
+            employees=extra.get("employees"),
+            emissions_t=tuple(sorted((m.group(1), extra[c]) for c in optional
+                                     if (m := _EMISSION.match(c)) is not None))))
     return records
 
 

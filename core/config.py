@@ -90,16 +90,25 @@ DEFAULT_STATE_MODEL: Final[tuple[StateDef, ...]] = (
 )
 
 
+PositiveArea = Annotated[float, msgspec.Meta(gt=0)]
+
+
 class Enterprise(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: Id
     name: str
     jurisdiction: Id = "default"
+    industry: str = ""  # industry code (GB/T 4754, e.g. "C34"): the benchmark group
 
 
 class Site(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: Id
     name: str = ""
     timezone: str = "Asia/Shanghai"
+    # land in mu (1 mu = 666.67 m2) the "Each Mu is a Hero" evaluation divides by; the
+    # land-use certificate area and the built floor area are informative
+    land_area_mu: PositiveArea | None = None
+    land_certificate_area_mu: PositiveArea | None = None
+    floor_area_m2: PositiveArea | None = None
 
 
 class Line(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

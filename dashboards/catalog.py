@@ -1,11 +1,11 @@
-"""The four PlantStream dashboards: an explicit registry, file name -> builder."""
+"""The PlantStream dashboards: an explicit registry, file name -> builder."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from plantstream.dashboards import energy, gateways, machine, overview
+from plantstream.dashboards import energy, gateways, jurisdiction, machine, overview
 from plantstream.dashboards.settings import DashboardSettings
 
 __all__ = ["DASHBOARDS", "build_all"]
@@ -15,6 +15,7 @@ DASHBOARDS: dict[str, Callable[[DashboardSettings], dict[str, Any]]] = {
     "machine.json": machine.build,
     "energy-dual-control.json": energy.build,
     "gateways-ingest.json": gateways.build,
+    "jurisdiction-each-mu.json": jurisdiction.build,
 }
 
 

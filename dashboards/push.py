@@ -1,7 +1,7 @@
 """`plantstream dashboards push`: create or update, through Grafana's HTTP API
 (grafana-client), the PlantStream folder, the InfluxQL data source and the four
 dashboards. Idempotent: each object is addressed by its fixed uid, so running it
-twice leaves one folder, one data source and four dashboards, updated in place.
+twice leaves one folder, one data source and the dashboards, updated in place.
 
 Errors are mapped to `GrafanaError` subclasses with the step and a reason: a bad URL
 or a closed port (`GrafanaUnreachable`), a refused token (`GrafanaAuthError`, 401), a

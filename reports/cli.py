@@ -1,6 +1,7 @@
 """`plantstream reports ...`: the regulator's reports and the pull API.
 
     reports energy    one energy-intensity and dual-control report to a file
+    reports each-mu   a jurisdiction's "Each Mu is a Hero" evaluation to a file
     reports serve     the pull API (uvicorn); check, schema, openapi, hash-token
 
 `plantstream report energy` (the old spelling) still works for one release.
@@ -47,14 +48,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = with_config(commands.add_parser(
         "check", help="validate the configuration and reach InfluxDB; exit 0 or 1"))
     check.set_defaults(handler=_check)
-    commands.add_parser("schema", help="print the report's JSON Schema").set_defaults(
-        handler=_schema)
+    schema = commands.add_parser("schema", help="print the report's JSON Schema")
+    schema.add_argument("--each-mu", action="store_true",
+                        help="the Each Mu is a Hero jurisdiction report's schema instead")
+    schema.set_defaults(handler=_schema)
     openapi = with_config(commands.add_parser("openapi", help="print the OpenAPI spec"))
     openapi.set_defaults(handler=_openapi)
     token = commands.add_parser("hash-token", help="make a new token (or hash one from stdin)")
     token.add_argument("--stdin", action="store_true", help="hash the token read from stdin")
     token.set_defaults(handler=_hash_token)
     _register_energy(commands)
+    _register_each_mu(commands)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,8 +99,11 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(_: argparse.Namespace) -> int:
-    print(json.dumps(report_schema(), indent=2, sort_keys=True))
+def _schema(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.model import jurisdiction_schema
+
+    schema = jurisdiction_schema() if args.each_mu else report_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
     return 0
 
 
@@ -152,6 +159,38 @@ def _energy(args: argparse.Namespace) -> int:
         body, digest = report_json(report)
         if args.format == "pdf":
             body = report_pdf(report, digest)
+    if args.output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        args.output.write_bytes(body)
+        print(f"{args.output}: {len(body)} bytes, content sha256 {digest}", file=sys.stderr)
+    return 0
+
+
+def _register_each_mu(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    each_mu = kinds.add_parser("each-mu", help="Each Mu is a Hero: a jurisdiction's evaluation")
+    each_mu.add_argument("--jurisdiction", required=True, help="jurisdiction id")
+    each_mu.add_argument("--period", required=True,
+                         help="YYYY (the year) or YYYY-MM (year to date, January to MM)")
+    each_mu.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    each_mu.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    each_mu.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG),
+                         help=f"report configuration TOML (default {DEFAULT_CONFIG})")
+    each_mu.set_defaults(handler=_each_mu)
+
+
+def _each_mu(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.document import render_jurisdiction
+    from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
+
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    with InfluxQL(url=settings.url, database=settings.database,
+                  timeout_s=settings.timeout_s) as client:
+        report = build_jurisdiction_report(
+            loaded, Source(client=client, kind=settings.source),
+            jurisdiction_id=args.jurisdiction, period=parse_each_mu_period(args.period))
+    body, digest = render_jurisdiction(report, args.format)
     if args.output is None:
         sys.stdout.buffer.write(body)
     else:

@@ -529,6 +529,10 @@ def build_report(loaded: LoadedConfig, source: Source, *, scope_id: str, period:
             reasons=list(status.reasons))
 
     in_period = sorted({day for day, _ in per_day if period.start <= day < data_end})
+    # imported here: the evaluation reuses this module's energy totals (an import cycle)
+    from plantstream.reports.mu.report import enterprise_view
+    each_mu = enterprise_view(loaded, source, enterprise_id=scope.id, data_end=data_end) \
+        if scope.type == "enterprise" else None
     table = loaded.coefficients
     enterprise = scope.plant.enterprise
     return model.Report(
@@ -559,7 +563,8 @@ def build_report(loaded: LoadedConfig, source: Source, *, scope_id: str, period:
                          else "energy, production (raw batch points)"),
             data_first=in_period[0].isoformat() if in_period else None,
             data_last=in_period[-1].isoformat() if in_period else None,
-            rules=list(RULES)))
+            rules=list(RULES)),
+        each_mu=each_mu)
 
 
 RULES = (

@@ -26,6 +26,7 @@ from plantstream.analytics import (
 )
 from plantstream.config import PlantConfig, Site, config_hash, load_plant, load_toml
 from plantstream.errors import ConfigError
+from plantstream.reports.mu.config import EachMuConfig, load_each_mu
 from plantstream.wire import Id
 
 __all__ = [
@@ -160,6 +161,7 @@ class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     security_log: str = "security.jsonl"
     # failed authentications per client address; when spent, the address gets 429s
     auth_failure_limit: RateLimit = RateLimit(per_minute=10.0, burst=10)
+    each_mu: str | None = None  # the "Each Mu is a Hero" evaluation (reports/mu/config.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +175,7 @@ class LoadedConfig:
     financials: tuple[FinancialRecord, ...]
     limits: Mapping[str, LimitGrades]
     config_hash: str
+    each_mu: EachMuConfig | None = None
 
     def path(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
@@ -273,6 +276,15 @@ def load_report_config(path: str | Path) -> LoadedConfig:
             raise ConfigError(source=source, key="products",
                               reason=f"product {product.product!r} twice")
         limits[product.product] = product.limit_grades()
+    each_mu = load_each_mu(base / config.each_mu) if config.each_mu else None
+    if each_mu is not None:
+        for plant in plants:
+            j = each_mu.jurisdiction(plant.enterprise.jurisdiction)
+            wrong = [s for s in plant.sites if j is not None and s.timezone != j.timezone]
+            if j is not None and wrong:
+                raise ConfigError(source=source, key="each_mu", reason=(
+                    f"site {wrong[0].id!r} is in {wrong[0].timezone}, its jurisdiction "
+                    f"{j.id!r} evaluates months in {j.timezone}"))
     # The configuration hash covers everything the figures depend on besides the data:
     # this file without where the data lives and who may pull it (InfluxDB address,
     # regulators, audit log, rate limit), the plant configs, the financial CSV bytes and
@@ -284,6 +296,9 @@ def load_report_config(path: str | Path) -> LoadedConfig:
     parts = [_figures_hash(figures_only), *(config_hash(p) for p in plants),
              hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
              if config.financials else "", repr(table)]
+    if config.each_mu:  # the evaluation file (weights, benchmarks, classes, quotas)
+        parts.append(hashlib.sha256((base / config.each_mu).read_bytes()).hexdigest())
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     return LoadedConfig(config=config, base_dir=base, plants=plants, coefficients=table,
-                        financials=financials, limits=limits, config_hash=digest)
+                        financials=financials, limits=limits, config_hash=digest,
+                        each_mu=each_mu)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from plantstream.reports.mu.model import EnterpriseEachMu
+
 __all__ = [
     "CarrierFigure",
     "Comparison",
@@ -204,7 +206,7 @@ class Methodology(msgspec.Struct, frozen=True):
     rules: list[str]
 
 
-class Report(msgspec.Struct, frozen=True):
+class Report(msgspec.Struct, frozen=True, omit_defaults=True):
     schema_version: str
     kind: Literal["energy"]
     scope: ScopeInfo
@@ -216,6 +218,10 @@ class Report(msgspec.Struct, frozen=True):
     dual_control: DualControl | None
     data_quality: DataQuality
     methodology: Methodology
+    # an enterprise report: its "Each Mu is a Hero" evaluation; absent for a site or
+    # without an evaluation for its jurisdiction (omit_defaults: the JSON, and so the
+    # content hash, of every report without it is unchanged)
+    each_mu: EnterpriseEachMu | None = None
 
 
 def report_schema() -> dict[str, Any]:

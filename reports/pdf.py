@@ -217,7 +217,10 @@ def report_pdf(report: Report, digest: str) -> bytes:
                                                 f"{report.period.label}",
                                        "Subject": f"content sha256 {digest}",
                                        "Creator": "PlantStream", "CreationDate": None}) as pdf:
-        for page in (_page_headline(report, digest), _page_charts(report),
-                     _page_details(report)):
+        pages = [_page_headline(report, digest), _page_charts(report), _page_details(report)]
+        if report.each_mu is not None:  # an enterprise's own "Each Mu is a Hero" evaluation
+            from plantstream.reports.mu.pdf import enterprise_page
+            pages.append(enterprise_page(report.each_mu, report.scope.name))
+        for page in pages:
             pdf.savefig(page)
     return buffer.getvalue()

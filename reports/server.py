@@ -40,6 +40,10 @@ from plantstream.reports.config import LoadedConfig, Regulator
 from plantstream.reports.document import report_csv, report_json
 from plantstream.reports.errors import ReportInputError
 from plantstream.reports.model import Report
+from plantstream.reports.mu.access import authorize_jurisdiction
+from plantstream.reports.mu.document import render_jurisdiction
+from plantstream.reports.mu.model import JurisdictionReport
+from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
 from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import parse_day, parse_period
 from plantstream.reports.realtime import Feed, realtime_feed
@@ -202,6 +206,39 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
                 f'{format}"')
         return Response(content=body, media_type=_MEDIA[format], headers=headers)
 
+    @app.get(
+        "/v1/reports/each-mu", summary="Each Mu is a Hero: a jurisdiction's evaluation",
+        response_class=Response,
+        responses={200: {"description": "the report; X-Content-SHA256 is its content hash",
+                         "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/JurisdictionReport"}},
+                             "text/csv": {"schema": {"type": "string"}},
+                             "application/pdf": {"schema": {"type": "string",
+                                                            "format": "binary"}}}},
+                   **_ERRORS})
+    def each_mu_report(
+        request: Request, caller: Caller,
+        jurisdiction: Annotated[str, Query(description="jurisdiction id; the token's scope "
+                                           "must cover all its enterprises", min_length=1,
+                                           max_length=64, pattern=_ID)],
+        period: Annotated[str, Query(description="YYYY (year) or YYYY-MM (year to date)",
+                                     max_length=40)],
+        format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json",
+    ) -> Response:
+        authorize_jurisdiction(loaded, caller, jurisdiction)
+        parsed = parse_each_mu_period(period)
+        report = build_jurisdiction_report(loaded, source, jurisdiction_id=jurisdiction,
+                                           period=parsed)
+        body, digest = render_jurisdiction(report, format)
+        pending_pull(request, regulator=caller.id, action="each_mu", scope=jurisdiction,
+                     detail=f"each-mu {parsed.label} {format}", sha256=digest, size=len(body))
+        headers = {"X-Content-SHA256": digest}
+        if format != "json":
+            headers["Content-Disposition"] = (
+                f'attachment; filename="each-mu-{jurisdiction}-'
+                f'{parsed.label.replace("..", "_")}.{format}"')
+        return Response(content=body, media_type=_MEDIA[format], headers=headers)
+
     @app.get("/v1/sites/{site}/realtime", summary="monitoring feed: interval, daily, "
              "monthly values per carrier", response_class=Response,
              responses={200: {"description": "the feed",
@@ -233,7 +270,7 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
         spec = get_openapi(title=app.title, version=app.version, description=app.description,
                            routes=app.routes)
         _, components = msgspec.json.schema_components(
-            [Report, Feed], ref_template="#/components/schemas/{name}")
+            [Report, Feed, JurisdictionReport], ref_template="#/components/schemas/{name}")
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(components)
         schemas["Error"] = {"type": "object", "required": ["error", "reason"],

@@ -3,7 +3,8 @@
 - `kpi` (reads ingest.toml): kpi_1m / kpi_1h / kpi_shift / kpi_1d per machine, line and
   site, and the windows late batches marked dirty;
 - `energy` (reads reports.toml): energy_1d / production_1d / energy_1mo per site;
-- `dual-control` (reads reports.toml): the daily `dual_control` point the dashboards read.
+- `dual-control` (reads reports.toml): the daily `dual_control` point the dashboards read;
+- `each-mu` (reads reports.toml): a jurisdiction's "Each Mu is a Hero" evaluation points.
 
 The old spellings `plantstream ingest rollup`, `plantstream reports rollup` and
 `plantstream reports dual-control` still work for one release (core/cli.py ALIASES).
@@ -56,6 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dual.add_argument("--day", type=dt.date.fromisoformat,
                       help="local day (default: yesterday in the site's zone)")
     dual.set_defaults(handler=_dual_control)
+    each_mu = with_config(commands.add_parser(
+        "each-mu", help="write a jurisdiction's each_mu points the dashboard reads"))
+    each_mu.add_argument("--jurisdiction", required=True)
+    each_mu.add_argument("--period", required=True, help="YYYY or YYYY-MM (year to date)")
+    each_mu.set_defaults(handler=_each_mu)
 
 
 def _register_kpi(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,4 +126,20 @@ def _dual_control(args: argparse.Namespace) -> int:
                   timeout_s=settings.timeout_s) as client:
         print(write_dual_control(loaded, Source(client=client, kind=settings.source),
                                  site=args.site, day=day))
+    return 0
+
+
+def _each_mu(args: argparse.Namespace) -> int:
+    from plantstream.reports.mu.report import parse_each_mu_period
+    from plantstream.reports.source import Source
+    from plantstream.rollups.each_mu import write_each_mu
+
+    loaded = load_report_config(args.config)
+    settings = loaded.config.influx
+    with InfluxQL(url=settings.url, database=settings.database,
+                  timeout_s=settings.timeout_s) as client:
+        lines = write_each_mu(loaded, Source(client=client, kind=settings.source),
+                              jurisdiction_id=args.jurisdiction,
+                              period=parse_each_mu_period(args.period))
+    print(f"{len(lines)} points written")
     return 0

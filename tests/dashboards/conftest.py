@@ -21,6 +21,7 @@ from tests.dashboards.shift import (
     Shift,
     cut_off_gateway_health,
     dual_control_lines,
+    each_mu_lines,
     publish_faults,
 )
 
@@ -47,6 +48,10 @@ def shift(broker: Mosquitto, influxd: InfluxD, tmp_path_factory: pytest.TempPath
                                         topic_root=topic_root, cut_off=cut_off))
             r = httpx.post(f"{influxd.url}/write", params={"db": database, "precision": "ms"},
                            content="\n".join(dual_control_lines(result, client)).encode())
+            assert r.status_code == 204, r.text
+            r = httpx.post(f"{influxd.url}/write", params={"db": database, "precision": "ms"},
+                           content="\n".join(each_mu_lines(
+                               influxd.url, state, result.t_start_ms)).encode())
             assert r.status_code == 204, r.text
             yield Shift(result=result, client=client, database=database, cut_off=cut_off,
                         wall_end_ms=int(time.time() * 1000) + 1000)

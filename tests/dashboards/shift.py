@@ -19,6 +19,7 @@ import asyncio
 import calendar
 import datetime as dt
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,9 +36,14 @@ from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
 from plantstream.ingest.config import InfluxConfig, IngestConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.mqtt import mqtt_client
+from plantstream.reports import Source, load_report_config
+from plantstream.reports.mu.report import build_jurisdiction_report, parse_each_mu_period
+from plantstream.rollups.each_mu import each_mu_lines as lines_of
 from plantstream.store.influxql import InfluxQL
 from plantstream.topics import Topics
 from plantstream.wire import Health, encode
+from tests.reports.dataset import write_points
+from tests.reports.mu_dataset import lines, write_configs
 
 MACHINES = 3  # one machine per line: the whole plant path at a third of the cost
 SIM_SECONDS = 8 * 3600
@@ -160,3 +166,21 @@ def dual_control_lines(result: PipelineResult, client: InfluxQL) -> list[str]:
             f"warning_level=\"{status.warning_level}\" {t_ms}")
         day += dt.timedelta(days=1)
     return lines
+
+
+def each_mu_lines(influx_url: str, directory: Path, t_ms: int) -> list[str]:
+    """The `each_mu` points of the hand-computed jurisdiction (tests/reports/mu_dataset.py),
+    evaluated from its own database and stamped `t_ms` (inside the shift's year)."""
+    database = f"each_mu_{uuid.uuid4().hex[:8]}"
+    with InfluxQL(url=influx_url, database=database) as client:
+        client.create_database()
+        try:
+            write_points(influx_url, database, lines())
+            loaded = load_report_config(write_configs(directory, url=influx_url,
+                                                      database=database))
+            report = build_jurisdiction_report(
+                loaded, Source(client=client, kind="raw"), jurisdiction_id="county-x",
+                period=parse_each_mu_period("2026-01"), today=dt.date(2026, 2, 1))
+        finally:
+            client.query(f'DROP DATABASE "{database}"')
+    return lines_of(report, t_ms)

@@ -43,7 +43,7 @@ def test_dashboard_is_a_valid_model(name: str) -> None:
     used = set().union(*(variables_used(t["query"]) for _, t in targets(model)))
     assert used == defined  # every variable defined is used, and the other way round
     assert all(t["datasource"]["uid"] == DATASOURCE_UID for _, t in targets(model))
-    assert model["links"][0]["tags"] == ["plantstream"]  # the bar linking all four
+    assert model["links"][0]["tags"] == ["plantstream"]  # the bar linking them all
 
 
 def test_dashboards_cover_the_issue() -> None:

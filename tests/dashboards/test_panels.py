@@ -32,6 +32,7 @@ SELECTIONS: dict[str, list[dict[str, Sequence[str] | str]]] = {
                                   "machine": ALL}],
     "gateways-ingest.json": [{"site": ALL, "gateway": ALL},
                              {"site": ALL, "gateway": [CUT_OFF_GATEWAY, "gw-line-1"]}],
+    "jurisdiction-each-mu.json": [{"jurisdiction": "county-x"}],
 }
 
 
@@ -70,7 +71,8 @@ def test_template_variables_offer_the_plant(shift: Shift, name: str) -> None:
     plant = shift.result.plant
     expected: Mapping[str, set[str]] = {
         "site": {s.id for s in plant.sites}, "line": {m.line for m in plant.machines},
-        "machine": {m.id for m in plant.machines}, "gateway": {g.id for g in plant.gateways}}
+        "machine": {m.id for m in plant.machines}, "gateway": {g.id for g in plant.gateways},
+        "jurisdiction": {"county-x"}}
     assert offered
     for variable, values in offered.items():
         assert set(values) == expected[variable], variable

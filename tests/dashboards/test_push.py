@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from plantstream.cli import main
-from plantstream.dashboards import DashboardSettings, provisioning_files
+from plantstream.dashboards import DASHBOARDS, DashboardSettings, provisioning_files
 from plantstream.dashboards.errors import (
     GrafanaAuthError,
     GrafanaPermissionError,
@@ -75,7 +75,7 @@ def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixt
     assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[4] for line in out[:-1]] == [
-        "folder", "datasource", "dashboard", "dashboard", "dashboard", "dashboard"]
+        "folder", "datasource", *["dashboard"] * len(DASHBOARDS)]
     assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
     assert out[-1] == f"dry run: nothing sent to {closed}"
 
@@ -136,4 +136,4 @@ def test_export_writes_the_provisioning_tree(tmp_path: Path,
     assert main(["dashboards", "export", str(tmp_path)]) == 0
     for relative, content in provisioning_files(SETTINGS).items():
         assert (tmp_path / relative).read_text(encoding="utf-8") == content
-    assert len(capsys.readouterr().out.splitlines()) == 6
+    assert len(capsys.readouterr().out.splitlines()) == 2 + len(DASHBOARDS)

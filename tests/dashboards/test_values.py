@@ -139,3 +139,24 @@ def test_dual_control_status_is_the_analytics_warning(shift: Shift) -> None:
     assert row["warning"] == 2
     assert row["projected year end"] == pytest.approx(row["annual quota"] * 1.04, rel=1e-9)
     assert 0 < row["year to date"] <= row["projected year end"]
+
+
+def test_jurisdiction_panels_show_the_hand_computed_evaluation(shift: Shift) -> None:
+    """The Each Mu dashboard shows what the jurisdiction report computed
+    (tests/reports/test_each_mu.py has the hand computation)."""
+    name, selection = "jurisdiction-each-mu.json", {"jurisdiction": "county-x"}
+    [classes] = _panel(name, shift, "Enterprises by class", selection, shift.shift_range)
+    [row] = classes.series[0].values
+    assert row[1:] == [1, 2, 0, 2, 1]  # A, B, C, D, not evaluable
+    [ranking] = _panel(name, shift, "Ranking", selection, shift.shift_range)
+    by_enterprise = {s.tags["enterprise"]: dict(zip(s.columns, s.values[0], strict=True))
+                     for s in ranking.series}
+    assert {e: (r["rank"], r["score"], r["class"]) for e, r in by_enterprise.items()} == {
+        "ent-1": (1, 150.0, "A"), "ent-4": (2, 109.5, "B"), "ent-3": (3, 100.0, "B"),
+        "ent-2": (4, 75.5, "D"), "ent-5": (5, 56.666667, "D"), "ent-6": (None, None, None)}
+    assert by_enterprise["ent-5"]["tax / mu"] == 10.0
+    assert "site-6 land_area_mu" in by_enterprise["ent-6"]["missing"]
+    [headroom] = _panel(name, shift, "Energy headroom", selection, shift.shift_range)
+    values = dict(zip(headroom.series[0].columns, headroom.series[0].values[0], strict=True))
+    assert values["quota"] == 12000.0 and values["warning"] == 1  # yellow
+    assert values["headroom to date"] == pytest.approx(12000 - 921.75)
