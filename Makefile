@@ -6,6 +6,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV   := .venv
+# the other side of the Sparkplug B tests: pysparkplug pins paho-mqtt<2 (aiomqtt needs 2)
+PEERS  := .venv-peers
 BIN    := $(VENV)/bin
 STATE  := .plantstream
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -22,7 +24,7 @@ help:
 	@echo "make bench  - run the benchmarks (figures beside same-run baselines)"
 	@echo "make clean  - remove local state ($(STATE)/, build/)"
 
-setup: .make/system $(VENV)/.installed
+setup: .make/system $(VENV)/.installed $(PEERS)/.installed
 	@# strict editable installs link each file: re-link when files are added or removed
 	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.csv' -o -name 'py.typed' \) \
 	  -not -path '*/__pycache__/*' | sort > $(VENV)/.files.now
@@ -43,6 +45,11 @@ $(VENV)/.installed: pyproject.toml setup.py | .make/system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e ".[dev]" --config-settings editable_mode=strict
 	@rm -f $(VENV)/.files
+	@touch $@
+
+$(PEERS)/.installed: tests/peers/requirements.txt | .make/system
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q -r tests/peers/requirements.txt
 	@touch $@
 
 demo: setup
@@ -69,4 +76,4 @@ clean:
 	rm -rf $(STATE) build .make .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(PEERS) *.egg-info
