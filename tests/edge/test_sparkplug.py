@@ -66,6 +66,7 @@ class EdgeNodeProcess:
     def __init__(self) -> None:
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[dict[str, Any]] = []
+        self.done: dict[str, int] = {}  # commands acknowledged, by op
         self._new_line = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -81,27 +82,34 @@ class EdgeNodeProcess:
     async def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         while line := await self.process.stdout.readline():
-            self.lines.append(json.loads(line))
+            message = json.loads(line)
+            self.lines.append(message)
+            if "ok" in message:
+                self.done[message["ok"]] = self.done.get(message["ok"], 0) + 1
             self._new_line.set()
 
-    async def wait_for(self, test: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async def _until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(PATIENCE_S):
-            while True:
-                for line in self.lines:
-                    if "error" in line:
-                        pytest.fail(f"edge node: {line['error']}")
-                    if test(line):
-                        return line
+            while not condition():
+                errors = [line["error"] for line in self.lines if "error" in line]
+                if errors:
+                    pytest.fail(f"edge node: {errors}")
                 self._new_line.clear()
                 await self._new_line.wait()
 
-    async def send(self, command: dict[str, Any]) -> None:
+    async def wait_for(self, test: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        await self._until(lambda: any(test(line) for line in self.lines))
+        return next(line for line in self.lines if test(line))
+
+    async def send(self, *commands: dict[str, Any]) -> None:
+        """Send commands (pipelined) and wait until the node has carried out all."""
         assert self.process is not None and self.process.stdin is not None
-        done = sum(1 for line in self.lines if line.get("ok") == command["op"])
-        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        expected = dict(self.done)
+        for command in commands:
+            expected[command["op"]] = expected.get(command["op"], 0) + 1
+            self.process.stdin.write((json.dumps(command) + "\n").encode())
         await self.process.stdin.drain()
-        await self.wait_for(lambda _line: sum(
-            1 for line in self.lines if line.get("ok") == command["op"]) > done)
+        await self._until(lambda: all(self.done.get(op, 0) >= n for op, n in expected.items()))
 
     def ncmds(self) -> list[dict[str, Any]]:
         return [line["metrics"] for line in self.lines if line.get("event") == "ncmd"]
@@ -281,7 +289,11 @@ async def test_death_mid_shift_is_unknown_and_rebirth_with_a_new_bd_seq(
         await edge_node.start()
         await connect_node(edge_node, broker, group)
         await edge_node.send({"op": "reconnect"})
-        await collect_until(source, seen, lambda s: source.host.counters.births >= 3)
+        try:
+            await collect_until(source, seen, lambda s: source.host.counters.births >= 3)
+        except TimeoutError:
+            pytest.fail(f"no third birth: {source.host.counters} {source.host.nodes} "
+                        f"{edge_node.lines} {source.connects}")
         states = [r.state for r in seen if isinstance(r, StateReading)]
         assert states[-1] == 10000
     finally:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from snap7 import AsyncClient
 from snap7.error import S7Error
@@ -74,9 +74,11 @@ def parse_items(raw: bytes, count: int) -> list[bytes | None]:
 class Plc:
     """One PLC: connect (with backoff), read every tag each poll, decode into readings."""
 
-    def __init__(self, config: S7Plc, *, buffer: ReadingBuffer) -> None:
+    def __init__(self, config: S7Plc, *, buffer: ReadingBuffer,
+                 clock: Callable[[], int] | None = None) -> None:
         self.config = config
         self.buffer = buffer
+        self.clock = clock  # epoch ms a poll is stamped with (default: the wall clock)
         self.errors = 0
         self.connects = 0
         self.requests = 0  # read requests sent (each one PDU exchange)
@@ -193,7 +195,7 @@ class Plc:
         """Read every tag once and turn it into readings."""
         errors_before = self.errors
         data = await self.read_all()
-        t_ms = self.buffer.stamp()
+        t_ms = self.buffer.stamp(self.clock() if self.clock is not None else None)
         for machine in self.machines:
             self._decode(machine, data, t_ms)
         if self.failing and self.errors == errors_before:

@@ -94,6 +94,7 @@ class _Node:
 class HostCounters:
     """What the host saw go wrong (or historical), for health and tests."""
 
+    messages: int = 0  # Sparkplug B messages of the group decoded
     malformed: int = 0
     seq_gaps: int = 0
     data_before_birth: int = 0
@@ -139,6 +140,7 @@ class Host:
         except DecodeError as exc:
             self._malformed(topic, f"not a Sparkplug B payload: {exc}")
             return []
+        self.counters.messages += 1
         arrival = now_ms()
         node = self.nodes.setdefault(node_id, _Node())
         if kind == "NDEATH":
