@@ -61,9 +61,11 @@ BIRTH = [  # the device's metrics, with aliases, as its DBIRTH declares them
 
 
 class EdgeNodeProcess:
-    """pysparkplug's EdgeNode in a child process, driven line by line over stdin."""
+    """pysparkplug's EdgeNode (or, with `script`, another pysparkplug driver) in a child
+    process, driven line by line over stdin."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: Path = NODE_SCRIPT) -> None:
+        self.script = script
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[dict[str, Any]] = []
         self.done: dict[str, int] = {}  # commands acknowledged, by op
@@ -75,7 +77,7 @@ class EdgeNodeProcess:
             pytest.fail(f"{PEER_PYTHON} is missing: `make setup` creates it "
                         "(tests/peers/requirements.txt)")
         self.process = await asyncio.create_subprocess_exec(
-            str(PEER_PYTHON), "-W", "ignore", str(NODE_SCRIPT), stdin=asyncio.subprocess.PIPE,
+            str(PEER_PYTHON), "-W", "ignore", str(self.script), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())
 
