@@ -70,17 +70,39 @@ def read_stdin() -> None:
     commands.put({"op": "exit"})
 
 
-def wait_connected(node: EdgeNode) -> None:
-    deadline = time.monotonic() + 20
-    while not node._connected:  # the library sets it in its on_connect callback
-        if time.monotonic() > deadline:
-            raise TimeoutError("edge node did not connect")
-        time.sleep(0.01)
+class BirthWatch:
+    """Set once the library has handed a session's NBIRTH and every DBIRTH to paho (it
+    reports "connected" before it publishes them, from paho's thread; what we publish
+    afterwards from this thread is queued behind them)."""
+
+    def __init__(self, node: EdgeNode, devices: int) -> None:
+        self.devices = devices
+        self.born = threading.Event()
+        self._births = 0
+        publish = node._client.publish
+
+        def counting(message: Message, **kwargs: Any) -> None:
+            publish(message, **kwargs)
+            if message.topic.message_type in (MessageType.NBIRTH, MessageType.DBIRTH):
+                self._births += 1
+                if self._births >= 1 + self.devices:
+                    self.born.set()
+
+        node._client.publish = counting  # type: ignore[method-assign]
+
+    def expect(self) -> None:
+        self._births = 0
+        self.born.clear()
+
+    def wait(self) -> None:
+        if not self.born.wait(20):
+            raise TimeoutError("edge node did not publish its births")
 
 
 def main() -> None:
     threading.Thread(target=read_stdin, daemon=True).start()
     node: EdgeNode | None = None
+    births: BirthWatch | None = None
     setup: dict[str, Any] = {}
     while True:
         command = commands.get()
@@ -95,8 +117,9 @@ def main() -> None:
                                 cmd_callback=on_ncmd)
                 for device_id, metrics in command.get("devices", {}).items():
                     node.register(Device(device_id, [metric(m) for m in metrics]))
+                births = BirthWatch(node, len(command.get("devices", {})))
                 node.connect("127.0.0.1", port=command["port"])
-                wait_connected(node)
+                births.wait()
             elif op == "update_device" and node is not None:
                 node.update_device(command["device"], [metric(m) for m in command["metrics"]])
             elif op == "update_device_aliases" and node is not None:
@@ -112,10 +135,11 @@ def main() -> None:
                 node.update([metric(m) for m in command["metrics"]])
             elif op == "skip_seq" and node is not None:
                 node._seq  # noqa: B018 - advances the library's seq counter: a lost message
-            elif op == "reconnect" and node is not None:
+            elif op == "reconnect" and node is not None and births is not None:
                 node.disconnect()
+                births.expect()
                 node.connect("127.0.0.1", port=setup["port"])
-                wait_connected(node)
+                births.wait()
             elif op == "publish":
                 client = Client(client_id=f"spb-node-raw-{time.monotonic_ns()}")
                 up = threading.Event()
