@@ -9,9 +9,11 @@
    Mosquitto, and the Sparkplug source decodes them.
 
 Each path's readings go through the real batcher (10 s batches) and the ingest
-component path (`analytics.batches_components`, what an ingest worker runs per batch);
-InfluxDB is not involved here (the writes of components are covered by the pipeline
-tests).
+component path (`analytics.batches_components`, what an ingest worker computes per
+batch); the components are compared in memory and again in a real InfluxDB: each path's
+component points (`ingest.lineprotocol.component_lines`, what the worker writes) go into
+a database of their own, and what the three databases hold must be identical. The MQTT
+hop between the edge and ingest is not repeated here (the pipeline tests cover it).
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ from plantstream.edge.sources.s7 import S7Config
 from plantstream.edge.sources.s7._plc import Plc
 from plantstream.edge.sources.simulator import Simulator, SimulatorConfig
 from plantstream.edge.sources.sparkplug import SparkplugConfig, SparkplugSource
-from plantstream.localstack import Mosquitto, free_port
+from plantstream.influxql import InfluxQL
+from plantstream.ingest.config import InfluxConfig
+from plantstream.ingest.lineprotocol import component_lines
+from plantstream.ingest.sinks.influx_v1 import InfluxV1Sink
+from plantstream.localstack import InfluxD, Mosquitto, free_port
 from plantstream.wire import Batch
 
 from .test_s7 import PlcProcess
@@ -144,6 +150,23 @@ def components(readings: list[Reading], start_ms: int, end_ms: int) -> list[Any]
                             for e in row.energy)
             out.append((row.machine, row.t_start_ms, row.time, products, energy))
     return out
+
+
+async def stored(influxd: InfluxD, database: str, readings: list[Reading], start_ms: int,
+                 end_ms: int) -> list[tuple[str, list[tuple[str, str]], list[Any]]]:
+    """Write the component points of the batches into `database`; what it then holds."""
+    rows = batches_components(batches(readings, start_ms, end_ms), plant(),
+                              load_coefficients())
+    sink = InfluxV1Sink(config=InfluxConfig(url=influxd.url, database=database))
+    try:
+        await sink.ensure_database()
+        await sink.write("\n".join(component_lines(c for r in rows for c in r)).encode())
+    finally:
+        await sink.aclose()
+    with InfluxQL(url=influxd.url, database=database) as influx:
+        series = influx.query("SELECT * FROM oee_components, production, energy GROUP BY *")
+        influx.query(f'DROP DATABASE "{database}"')
+    return sorted((s.name, sorted(s.tags.items()), s.values) for s in series)
 
 
 async def via_s7(plc: PlcProcess, timeline: list[Reading], start_ms: int,
@@ -242,7 +265,7 @@ async def via_sparkplug(broker: Mosquitto, timeline: list[Reading], start_ms: in
 
 
 async def test_simulator_s7_and_sparkplug_give_identical_components(
-        plc: PlcProcess, broker: Mosquitto) -> None:
+        plc: PlcProcess, broker: Mosquitto, influxd: InfluxD) -> None:
     start, end = START_MS, START_MS + HOURS * 3_600_000
     timeline = [r for r in await Simulator(config=SIM, start_ms=start).poll(end)
                 if not isinstance(r, AnalogReading)]  # samples are no KPI component
@@ -259,3 +282,12 @@ async def test_simulator_s7_and_sparkplug_give_identical_components(
 
     spb_readings = await via_sparkplug(broker, timeline, start, end)
     assert components(spb_readings, start, end) == native
+
+    # the same in InfluxDB: three databases, identical points
+    name = f"three_ways_{uuid.uuid4().hex[:8]}"
+    in_influx = [await stored(influxd, f"{name}_{path}", readings, start, end)
+                 for path, readings in (("native", timeline), ("s7", s7_readings),
+                                        ("sparkplug", spb_readings))]
+    assert sum(len(values) for _, _, values in in_influx[0]) >= 3 * HOURS * 360
+    assert in_influx[1] == in_influx[0]
+    assert in_influx[2] == in_influx[0]
