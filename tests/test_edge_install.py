@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 def test_edge_extra_installs_without_server_dependencies(tmp_path: Path) -> None:
     source = tmp_path / "src"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", ".plantstream", "*.egg-info", "__pycache__", ".*_cache"))
+        ".venv", ".venv-peers", ".git", "build", ".plantstream", "*.egg-info", "__pycache__",
+        ".*_cache"))
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"

@@ -94,7 +94,7 @@ class S7Source:
                 await plc.connect()
                 await plc.cycle()
             except (S7Error, OSError, TimeoutError) as exc:
-                plc._error("connection", exc)
+                plc.record_error("connection", exc)
             finally:
                 await plc.close()
             if plc.errors:

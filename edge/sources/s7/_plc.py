@@ -91,7 +91,7 @@ class Plc:
         self.blocks: list[Block] = []
         self.requests_plan: list[list[Block]] = []
 
-    def _error(self, what: str, exc: BaseException | str) -> None:
+    def record_error(self, what: str, exc: BaseException | str) -> None:
         self.errors += 1
         self.last_error = f"{what}: {exc}"
         level = logging.DEBUG if self.failing else logging.WARNING
@@ -147,7 +147,7 @@ class Plc:
             items = parse_items(response.get("raw_data", b""), len(request_blocks))
             for block, item in zip(request_blocks, items, strict=True):
                 if item is None or len(item) < block.size:
-                    self._error("read", f"PLC refused {block}")
+                    self.record_error("read", f"PLC refused {block}")
                 else:
                     data[block] = item
         return data
@@ -165,7 +165,7 @@ class Plc:
                         delay = cfg.reconnect_min_s
                         next_at = time.monotonic()
                     except (S7Error, OSError, TimeoutError) as exc:
-                        self._error("connection", exc)
+                        self.record_error("connection", exc)
                         self.unreadable_all()
                         raise_if_cancelled()
                         await asyncio.sleep(delay)
@@ -174,7 +174,7 @@ class Plc:
                 try:
                     await self.cycle()
                 except (S7Error, OSError, TimeoutError) as exc:
-                    self._error("read", exc)
+                    self.record_error("read", exc)
                     self.unreadable_all()
                     await self.close()
                     continue  # reconnect at once, then back off

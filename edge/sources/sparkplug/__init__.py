@@ -58,7 +58,7 @@ class SparkplugSource:
         self._buffer = ReadingBuffer(horizon_ms=start_ms)
         self.connected = asyncio.Event()
         self.connects = 0
-        self._broker_errors = 0
+        self.broker_errors = 0  # failed connections to the broker
         self._host: Host | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -72,13 +72,9 @@ class SparkplugSource:
 
     @property
     def errors(self) -> int:
+        """Broker failures and malformed messages so far."""
         malformed = self._host.counters.malformed if self._host is not None else 0
-        return self._broker_errors + malformed
-
-    @errors.setter
-    def errors(self, value: int) -> None:
-        malformed = self._host.counters.malformed if self._host is not None else 0
-        self._broker_errors = value - malformed
+        return self.broker_errors + malformed
 
     @property
     def pending(self) -> int:

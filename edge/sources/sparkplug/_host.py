@@ -133,12 +133,12 @@ class Host:
         if len(parts) > 5 or (kind.startswith("D") and device is None) or (
                 kind.startswith("N") and device is not None) or kind not in (
                 "NBIRTH", "NDEATH", "NDATA", "DBIRTH", "DDEATH", "DDATA"):
-            self._malformed(topic, "not a Sparkplug B topic")
+            self.malformed(topic, "not a Sparkplug B topic")
             return []
         try:
             payload = decode_payload(data)
         except DecodeError as exc:
-            self._malformed(topic, f"not a Sparkplug B payload: {exc}")
+            self.malformed(topic, f"not a Sparkplug B payload: {exc}")
             return []
         self.counters.messages += 1
         arrival = now_ms()
@@ -155,7 +155,7 @@ class Host:
                      self.config.name, kind, node_id, device or "")
             return self._rebirth(node_id, node)
         if not payload.HasField("seq"):
-            self._malformed(topic, "no seq")
+            self.malformed(topic, "no seq")
             return []
         expected = ((node.seq or 0) + 1) % 256
         if payload.seq != expected:
@@ -216,7 +216,7 @@ class Host:
         self.counters.rebirth_requests += 1
         return [node_id]
 
-    def _malformed(self, topic: str, reason: str) -> None:
+    def malformed(self, topic: str, reason: str) -> None:
         self.counters.malformed += 1
         self.last_malformed = f"{topic}: {reason}"
         log.warning("sparkplug %s: malformed message on %s: %s", self.config.name, topic, reason)

@@ -40,7 +40,7 @@ async def supervise(source: SparkplugSource) -> None:
             await _session(source)
             delay = cfg.reconnect_min_s
         except aiomqtt.MqttError as exc:
-            source.errors += 1
+            source.broker_errors += 1
             log.warning("sparkplug %s: broker %s:%d: %s; retrying in %.1f s", source.name,
                         cfg.mqtt.host, cfg.mqtt.port, exc, delay)
         if source.connected.is_set():
@@ -80,12 +80,12 @@ async def _session(source: SparkplugSource) -> None:
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray):
-                    source.host._malformed(str(message.topic), "empty payload")
+                    source.host.malformed(str(message.topic), "empty payload")
                     continue
                 try:
                     rebirths = source.host.handle(str(message.topic), bytes(payload))
                 except Exception:  # a message must never stop the source
-                    source.host._malformed(str(message.topic), "could not be applied")
+                    source.host.malformed(str(message.topic), "could not be applied")
                     log.exception("sparkplug %s: message on %s", source.name, message.topic)
                     continue
                 for node_id in rebirths:
