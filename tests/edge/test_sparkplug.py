@@ -29,8 +29,8 @@ from plantstream.edge.readings import (
 from plantstream.edge.sources import build_source
 from plantstream.edge.sources.sparkplug import SparkplugConfig, SparkplugSource
 from plantstream.edge.sources.sparkplug._payload import decode_payload, metric_value
-from plantstream.errors import ConfigError
-from plantstream.localstack import Mosquitto
+from plantstream.errors import ConfigError, ServiceError
+from plantstream.localstack import Mosquitto, free_port
 
 from .sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
 
@@ -415,6 +415,23 @@ async def test_malformed_messages_are_counted_never_raised(broker: Mosquitto,
     finally:
         await source.__aexit__(None, None, None)
     assert source.errors >= 3
+
+
+async def test_check_reaches_the_broker_or_says_why(broker: Mosquitto, group: str) -> None:
+    """What `plantstream edge check` runs: the live broker passes, a dead port fails."""
+    source = await start_source(broker, group)
+    try:
+        await source.check()
+    finally:
+        await source.__aexit__(None, None, None)
+    dead = SparkplugSource(config=convert(
+        {"type": "sparkplug", "group": group, "machines": [],
+         "mqtt": {"port": free_port()}, "reconnect_min_s": 0.05}, SparkplugConfig,
+        source="test"), start_ms=now_ms())
+    async with dead:
+        with pytest.raises(ServiceError, match="not reached"):
+            await dead.check(timeout_s=1.0)
+    assert dead.broker_errors >= 1
 
 
 @pytest.mark.parametrize(("patch", "key"), [

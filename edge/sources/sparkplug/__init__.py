@@ -31,6 +31,7 @@ from plantstream.edge.sources.sparkplug.config import (
     SparkplugMachine,
     StateMetric,
 )
+from plantstream.errors import ServiceError
 
 if TYPE_CHECKING:
     from plantstream.edge.sources.sparkplug._host import Host
@@ -79,6 +80,18 @@ class SparkplugSource:
     @property
     def pending(self) -> int:
         return len(self._buffer)
+
+    async def check(self, *, timeout_s: float = 10.0) -> None:
+        """For `plantstream edge check` (on an entered source): the broker took the
+        subscription within `timeout_s`, else `ServiceError`."""
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout=timeout_s)
+        except TimeoutError:
+            mqtt = self.config.mqtt
+            raise ServiceError(service=f"sparkplug source {self.name}",
+                               reason=f"broker {mqtt.host}:{mqtt.port} not reached in "
+                                      f"{timeout_s:.0f} s ({self.broker_errors} failed "
+                                      "attempts)") from None
 
     async def __aenter__(self) -> Self:
         from plantstream.edge.sources.sparkplug import _session  # aiomqtt: when used
