@@ -6,6 +6,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV   := .venv
+# the other side of the Sparkplug B tests: pysparkplug pins paho-mqtt<2 (aiomqtt needs 2)
+PEERS  := .venv-peers
 BIN    := $(VENV)/bin
 STATE  := .plantstream
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -17,6 +19,8 @@ APT_PACKAGES := mosquitto influxdb victoria-metrics poppler-utils python3-venv s
 # with uv (`uv pip compile --universal`: fast, maintained, and its markers keep one lock
 # valid on x86_64 servers and ARM gateways alike).
 LOCKS  := requirements/edge.txt requirements/server.txt requirements/dev.txt
+# requirements/peers.txt locks a separate virtualenv (.venv-peers) for the third-party
+# Sparkplug B peers the tests drive: they need paho-mqtt < 2, which aiomqtt cannot share.
 UV_VERSION := 0.13.9
 # the package folders, from the one list in pyproject.toml ([tool.plantstream.packages])
 PKG_DIRS := $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["plantstream"]["packages"])')
@@ -30,7 +34,7 @@ help:
 	@echo "make lock   - re-resolve the lock files in requirements/ (deliberate refresh)"
 	@echo "make clean  - remove local state ($(STATE)/, build/)"
 
-setup: .make/system $(VENV)/.installed
+setup: .make/system $(VENV)/.installed $(PEERS)/.installed
 	@# strict editable installs link each file: re-link when files are added or removed
 	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.csv' -o -name 'py.typed' -o -name '*.po' \) \
 	  -not -path '*/__pycache__/*' | sort > $(VENV)/.files.now
@@ -56,6 +60,11 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml setup.py | .make/system
 	@rm -f $(VENV)/.files
 	@touch $@
 
+$(PEERS)/.installed: requirements/peers.txt | .make/system
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q -r requirements/peers.txt
+	@touch $@
+
 lock: .make/system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x .make/uv/bin/uv || $(BIN)/pip install -q --target .make/uv uv==$(UV_VERSION)
@@ -63,7 +72,9 @@ lock: .make/system
 	  PYTHONPATH=.make/uv .make/uv/bin/uv pip compile pyproject.toml --extra $$set --universal \
 	    --python-version 3.11 --no-header --annotation-style line -q -o requirements/$$set.txt || exit 1; \
 	done
-	@echo "locks written: $(LOCKS); run 'make setup' to install them"
+	@PYTHONPATH=.make/uv .make/uv/bin/uv pip compile requirements/peers.in --python-version 3.11 \
+	  --universal --no-header --annotation-style line -q -o requirements/peers.txt
+	@echo "locks written: $(LOCKS) requirements/peers.txt; run 'make setup' to install them"
 
 demo: setup
 	$(BIN)/plantstream demo --state-dir $(STATE)
@@ -89,4 +100,4 @@ clean:
 	rm -rf $(STATE) build .make .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(PEERS) *.egg-info

@@ -23,6 +23,7 @@ from plantstream.edge.config import EdgeConfig
 from plantstream.edge.queue import DiskQueue
 from plantstream.edge.readings import Reading
 from plantstream.edge.sources import Source, build_source
+from plantstream.edge.sparkplug_out import SparkplugEdgeNode
 from plantstream.edge.uplink import Uplink
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health, encode
@@ -56,6 +57,10 @@ class EdgeAgent:
         checkpoint = self.queue.checkpoint()
         self.batcher = Batcher(flush_interval_ms=self.flush_ms, start_ms=start_ms,
                                checkpoint=checkpoint)
+        self.sparkplug: SparkplugEdgeNode | None = None
+        if config.sparkplug is not None:
+            self.sparkplug = SparkplugEdgeNode(config=config.sparkplug, mqtt=config.mqtt,
+                                               node_id=gw.id, state_dir=config.state_path)
         self.start_ms = self.batcher.t_start_ms
         # Sources start where the clock starts, not at the checkpoint: a simulation
         # restarted after a crash replays its (deterministic) machines from the start and
@@ -78,6 +83,8 @@ class EdgeAgent:
         self._tasks = [group.create_task(self._sample_forever(), name="edge-sampling"),
                        group.create_task(self.uplink.run(), name="edge-uplink"),
                        group.create_task(self._health_forever(), name="edge-health")]
+        if self.sparkplug is not None:
+            self._tasks.append(group.create_task(self.sparkplug.run(), name="edge-sparkplug"))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -137,7 +144,10 @@ class EdgeAgent:
         while True:
             now = self.clock.now_ms()
             until = now if self._stop_at is None else min(now, self._stop_at)
-            closed = self.batcher.add(await self._poll(until))
+            readings = await self._poll(until)
+            if self.sparkplug is not None:
+                self.sparkplug.observe(readings)
+            closed = self.batcher.add(readings)
             closed += self.batcher.close_until(until)
             for interval in closed:
                 self._enqueue(interval)

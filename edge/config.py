@@ -9,6 +9,7 @@ import msgspec
 
 from plantstream.config import MqttConfig, load_toml
 from plantstream.edge.sources import SourceConfig
+from plantstream.edge.sparkplug_out import SparkplugOut
 from plantstream.wire import Id
 
 __all__ = ["ClockConfig", "EdgeConfig", "GatewaySettings", "load_edge_config"]
@@ -45,6 +46,8 @@ class EdgeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: MqttConfig
     sources: list[SourceConfig]
     clock: ClockConfig = ClockConfig()
+    # also publish the machines as a Sparkplug B edge node (see edge/sparkplug_out.py)
+    sparkplug: SparkplugOut | None = None
 
     def __post_init__(self) -> None:
         if 60 % self.gateway.flush_interval_s:

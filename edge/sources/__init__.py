@@ -14,7 +14,9 @@ from typing import Protocol, Self
 from plantstream.edge.readings import Reading
 from plantstream.edge.sources.modbus import ModbusConfig, ModbusSource
 from plantstream.edge.sources.opcua import OpcUaConfig, OpcUaSource
+from plantstream.edge.sources.s7 import S7Config, S7Source
 from plantstream.edge.sources.simulator import Simulator, SimulatorConfig
+from plantstream.edge.sources.sparkplug import SparkplugConfig, SparkplugSource
 
 __all__ = ["SOURCES", "Source", "SourceConfig", "build_source"]
 
@@ -31,13 +33,15 @@ class Source(Protocol):
 
 
 # All source configurations, a tagged union on `type`.
-SourceConfig = SimulatorConfig | ModbusConfig | OpcUaConfig
+SourceConfig = SimulatorConfig | ModbusConfig | OpcUaConfig | S7Config | SparkplugConfig
 
 # type tag -> factory(config, start_ms) -> Source
 SOURCES: dict[str, Callable[[SourceConfig, int], Source]] = {
     "simulator": lambda config, start_ms: Simulator(config=config, start_ms=start_ms),  # type: ignore[arg-type]
     "modbus": lambda config, start_ms: ModbusSource(config=config, start_ms=start_ms),  # type: ignore[arg-type]
     "opcua": lambda config, start_ms: OpcUaSource(config=config, start_ms=start_ms),  # type: ignore[arg-type]
+    "s7": lambda config, start_ms: S7Source(config=config, start_ms=start_ms),  # type: ignore[arg-type]
+    "sparkplug": lambda config, start_ms: SparkplugSource(config=config, start_ms=start_ms),  # type: ignore[arg-type]
 }
 
 
