@@ -201,6 +201,9 @@ def evaluate_once(rule: AlertRule, client: InfluxQL, at_ms: int) -> list[Result]
     return results
 
 
+_NO_DATA: dict[str, State] = {"OK": "Normal", "Alerting": "Alerting", "NoData": "NoData"}
+
+
 @dataclass(slots=True)
 class _Instance:
     state: State = "Normal"
@@ -220,10 +223,9 @@ def run_rule(rule: AlertRule, client: InfluxQL, times: Iterable[int]) -> list[Fi
         for result in evaluate_once(rule, client, at):
             labels = _labels({**rule_labels, **dict(result.labels)})
             seen.add(labels)
-            state = result.state
+            state: State = result.state
             if state == "NoData":
-                state = {"OK": "Normal", "Alerting": "Alerting",
-                         "NoData": "NoData"}[rule.no_data]
+                state = _NO_DATA[rule.no_data]
             inst = instances.setdefault(labels, _Instance())
             inst.last_seen_ms = at
             if state == "Alerting":

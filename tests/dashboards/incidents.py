@@ -300,8 +300,8 @@ def build_scenario(*, broker_port: int, influx_url: str, state_dir: Path, topic_
     incidents.query("DELETE FROM \"energy\" WHERE \"machine\" = 'press-02' AND "
                     f"\"carrier\" = 'electricity' AND {_window(t0, 2.5, 3.5)}")
     reset_at = t0 + 3 * H
-    assert _rewrite(incidents, "energy", f"\"machine\" = 'furnace-01' AND \"carrier\" = 'natural_gas' "
-                    f"AND time = {reset_at}ms", [*comp, "carrier"],
+    assert _rewrite(incidents, "energy", "\"machine\" = 'furnace-01' AND "
+                    f"\"carrier\" = 'natural_gas' AND time = {reset_at}ms", [*comp, "carrier"],
                     lambda row: {**row, "resets": 1}) == 1
     assert _rewrite(incidents, "oee_components", f"\"line\" = 'line-3' AND "
                     f"{_window(t0, 5, 7)}", comp, _slow) > 1000
@@ -327,7 +327,8 @@ def build_scenario(*, broker_port: int, influx_url: str, state_dir: Path, topic_
     site = plant.sites[0].id
     end = t0 + SIM_SECONDS * 1000 + MIN
     expected = [
-        Incident("ps-long-stop-suzhou-1", {"machine": "press-01"}, t0 + 1 * H, t0 + 2 * H + 2 * MIN),
+        Incident("ps-long-stop-suzhou-1", {"machine": "press-01"}, t0 + 1 * H,
+                 t0 + 2 * H + 2 * MIN),
         Incident("ps-meter-silent-suzhou-1", {"machine": "press-02", "carrier": "electricity"},
                  t0 + int(2.5 * H), t0 + int(3.5 * H) + 2 * MIN),
         Incident("ps-meter-reset-suzhou-1", {"machine": "furnace-01", "carrier": "natural_gas"},

@@ -74,9 +74,15 @@ def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixt
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail
     assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[4] for line in out[:-1]] == [
+    assert [line.split()[4] for line in out[:6]] == [
         "folder", "datasource", "dashboard", "dashboard", "dashboard", "dashboard"]
     assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
+    # then every alert rule of the plant (deploy/config/plant.toml), by uid
+    rules = [line.split()[6] for line in out[6:-1]]
+    assert all(line.split()[4:6] == ["alert", "rule"] for line in out[6:-1])
+    assert {"ps-gw-silent-gw-line-1", "ps-long-stop-suzhou-1", "ps-oee-line-1",
+            "ps-dual-control-suzhou-1", "ps-dead-letters", "ps-ingest-lag",
+            "ps-meter-silent-suzhou-1"} <= set(rules) and len(set(rules)) == len(rules)
     assert out[-1] == f"dry run: nothing sent to {closed}"
 
 
@@ -136,4 +142,4 @@ def test_export_writes_the_provisioning_tree(tmp_path: Path,
     assert main(["dashboards", "export", str(tmp_path)]) == 0
     for relative, content in provisioning_files(SETTINGS).items():
         assert (tmp_path / relative).read_text(encoding="utf-8") == content
-    assert len(capsys.readouterr().out.splitlines()) == 6
+    assert len(capsys.readouterr().out.splitlines()) == 9  # 6 + 3 alerting files
