@@ -25,14 +25,13 @@ from typing import Any, Final, Literal
 from plantstream.config import PlantConfig
 from plantstream.dashboards import energy, gateways, machine, overview
 from plantstream.dashboards._common import OEE
-from plantstream.dashboards._grafana import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from plantstream.dashboards._grafana import FOLDER_TITLE
 from plantstream.dashboards.catalog import build_all
 from plantstream.dashboards.settings import DashboardSettings
 from plantstream.dashboards.validate import expected_columns
 
 __all__ = [
     "CONTACT_POINT",
-    "EXPRESSION_UID",
     "GROUPS",
     "WARNING_CODES",
     "AlertRule",
@@ -46,13 +45,12 @@ __all__ = [
     "rule_groups",
 ]
 
-EXPRESSION_UID: Final = "__expr__"  # Grafana's server-side expressions "data source"
 CONTACT_POINT: Final = "PlantStream operators"
 # rule group -> evaluation interval in seconds (every rule of a group shares it)
 GROUPS: Final[dict[str, int]] = {"gateways": 60, "production": 60, "energy": 60,
                                   "ingest": 60}
 WARNING_CODES: Final = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
-METER_LOOKBACK_S: Final = 3 * 3600  # a meter silent longer than this drops out (resolves)
+METER_LOOKBACK_S: Final = 2 * 3600  # a meter silent longer than this drops out (resolves)
 LONG_STOP_WINDOW_S: Final = 300
 OEE_WINDOW_S: Final = 3600
 OEE_MIN_PLANNED_S: Final = 1800  # an hour with less planned busy time is not judged
@@ -73,21 +71,7 @@ class Query:
     from_s: int
     to_s: int = 0
 
-    def model(self) -> dict[str, Any]:
-        return {"refId": self.ref, "queryType": "",
-                "relativeTimeRange": {"from": self.from_s, "to": self.to_s},
-                "datasourceUid": DATASOURCE_UID,
-                "model": {"refId": self.ref, "query": self.query, "rawQuery": True,
-                          "resultFormat": "time_series", "intervalMs": 1000,
-                          "maxDataPoints": 43200,
-                          "datasource": {"type": "influxdb", "uid": DATASOURCE_UID}}}
 
-
-def _expression(ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return {"refId": ref, "queryType": "", "relativeTimeRange": {"from": 0, "to": 0},
-            "datasourceUid": EXPRESSION_UID,
-            "model": {"refId": ref, "datasource": {"type": "__expr__", "uid": EXPRESSION_UID},
-                      **body}}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,10 +84,6 @@ class Reduce:
     reducer: Reducer = "last"
     mode: Literal["strict", "dropNN"] = "strict"
 
-    def model(self) -> dict[str, Any]:
-        settings: dict[str, Any] = {"mode": "" if self.mode == "strict" else self.mode}
-        return _expression(self.ref, {"type": "reduce", "expression": self.expression,
-                                      "reducer": self.reducer, "settings": settings})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,10 +93,6 @@ class Threshold:
     op: Comparison
     value: float
 
-    def model(self) -> dict[str, Any]:
-        return _expression(self.ref, {
-            "type": "threshold", "expression": self.expression,
-            "conditions": [{"evaluator": {"type": self.op, "params": [self.value]}}]})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,8 +107,6 @@ class MathExpr:
     def refs(self) -> list[str]:
         return _MATH_REF.findall(self.expression)
 
-    def model(self) -> dict[str, Any]:
-        return _expression(self.ref, {"type": "math", "expression": self.expression})
 
 
 Node = Query | Reduce | Threshold | MathExpr
@@ -222,20 +196,11 @@ class AlertRule:
         return _DASHBOARD_TITLES.get(self.dashboard_uid, self.dashboard_uid)
 
     def model(self) -> dict[str, Any]:
-        """The rule as Grafana's provisioning API and provisioning files take it."""
-        return {
-            "uid": self.uid, "title": self.title, "orgID": 1, "folderUID": FOLDER_UID,
-            "ruleGroup": f"plantstream-{self.group}", "condition": self.condition,
-            "data": [n.model() for n in self.nodes],
-            "noDataState": self.no_data, "execErrState": "Error",
-            "for": f"{self.for_s // 60}m",
-            "annotations": {"summary": self.summary, "description": self.runbook,
-                            "runbook_url": f"/d/{self.dashboard_uid}?viewPanel={self.panel_id}",
-                            "__dashboardUid__": self.dashboard_uid,
-                            "__panelId__": str(self.panel_id)},
-            "labels": {"plantstream": "true", **self.labels},
-            "isPaused": False,
-        }
+        """The rule as Grafana's provisioning API and provisioning files take it,
+        built with grafana-foundation-sdk (`_alert_model`)."""
+        from plantstream.dashboards._alert_model import rule_model
+
+        return rule_model(self)
 
 
 _DASHBOARD_TITLES: dict[str, str] = {

@@ -22,6 +22,9 @@ Followed (Grafana 10/11 `pkg/expr` server-side expressions and `pkg/services/nga
   `evaluated_at - pending_since >= for`; a Normal result resets to Normal. A series
   missing from an evaluation goes stale and resolves after two evaluation intervals.
 
+Evaluations are sequential in rule time, so `run_rule` queries every evaluation time
+up front (many InfluxQL statements per request) and then steps the state machine.
+
 Not modelled: keep-firing-for, the Recovering state, execution errors other than the
 duplicate-labels error, classic conditions.
 """
@@ -34,10 +37,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import httpx
+
 from plantstream.dashboards._grafana import DATASOURCE_UID
 from plantstream.dashboards.alerts import AlertRule, MathExpr, Query, Reduce, Threshold
 from plantstream.dashboards.macros import TimeRange
-from plantstream.influxql import InfluxQL
+from plantstream.errors import StoreError
+from plantstream.influxql import InfluxQL, Series
 
 __all__ = ["Firing", "Labels", "Result", "evaluate_once", "run_rule"]
 
@@ -70,12 +76,43 @@ def _labels(tags: Mapping[str, str]) -> Labels:
     return tuple(sorted((str(k), str(v)) for k, v in tags.items()))
 
 
-def _query(node: Query, client: InfluxQL, at_ms: int
-           ) -> dict[Labels, list[float | None]] | None:
+def _statement(node: Query, at_ms: int) -> str:
     window = TimeRange(at_ms - node.from_s * 1000, at_ms - node.to_s * 1000)
-    text = node.query.replace("$timeFilter", window.time_filter)
+    return node.query.replace("$timeFilter", window.time_filter)
+
+
+def _query_many(client: InfluxQL, statements: list[str], *, per_request: int = 200
+                ) -> list[list[Series]]:
+    """Each statement's series, many statements per HTTP request (a rule evaluated at
+    hundreds of times would otherwise be hundreds of round trips). Uses the client's
+    own HTTP session (same URL, database and credentials)."""
+    out: list[list[Series]] = []
+    for i in range(0, len(statements), per_request):
+        chunk = statements[i:i + per_request]
+        try:
+            r = client._http.post(f"{client.url}/query", data={
+                "db": client.database, "q": ";\n".join(chunk), "epoch": "ms"})
+        except httpx.HTTPError as exc:
+            raise StoreError(url=client.url, status=None, reason=str(exc)) from None
+        if r.status_code != 200:
+            raise StoreError(url=client.url, status=r.status_code, reason=r.text[:500])
+        results = sorted(r.json().get("results", []), key=lambda x: int(x["statement_id"]))
+        if len(results) != len(chunk):
+            raise StoreError(url=client.url, status=200,
+                             reason=f"{len(results)} results for {len(chunk)} statements")
+        for result, text in zip(results, chunk, strict=True):
+            if "error" in result:
+                raise StoreError(url=client.url, status=200,
+                                 reason=f"{result['error']} in {text!r}")
+            out.append([Series(name=x.get("name", ""), tags=x.get("tags", {}) or {},
+                               columns=x["columns"], values=x.get("values", []))
+                        for x in result.get("series", [])])
+    return out
+
+
+def _query(node: Query, found: list[Series]) -> dict[Labels, list[float | None]] | None:
     series: dict[Labels, list[float | None]] = {}
-    for s in client.query(text):
+    for s in found:
         for column in s.columns:
             if column == "time":
                 continue
@@ -174,13 +211,16 @@ def _join(operands: dict[str, dict[Labels, float]]) -> list[tuple[Labels, dict[s
     return combos
 
 
-def evaluate_once(rule: AlertRule, client: InfluxQL, at_ms: int) -> list[Result]:
-    """One evaluation at `at_ms`: the condition's result per series."""
+def evaluate_once(rule: AlertRule, client: InfluxQL, at_ms: int, *,
+                  fetched: Mapping[str, list[Series]] | None = None) -> list[Result]:
+    """One evaluation at `at_ms`: the condition's result per series (`fetched`: each
+    query's series at `at_ms`, when already queried)."""
     numbers: dict[str, dict[Labels, float]] = {}
     raw: dict[str, dict[Labels, list[float | None]]] = {}
     for node in rule.nodes:
         if isinstance(node, Query):
-            found = _query(node, client, at_ms)
+            found = _query(node, fetched[node.ref] if fetched is not None
+                           else client.query(_statement(node, at_ms)))
             if found is None:
                 return [Result(labels=_labels({"datasource_uid": DATASOURCE_UID,
                                                "ref_id": node.ref}), state="NoData")]
@@ -218,9 +258,13 @@ def run_rule(rule: AlertRule, client: InfluxQL, times: Iterable[int]) -> list[Fi
     firing: dict[Labels, Firing] = {}
     rule_labels = dict(rule.labels) | {"alertname": rule.title}
     interval_ms = rule.interval_s * 1000
-    for at in times:
+    times = list(times)
+    fetched = {q.ref: _query_many(client, [_statement(q, at) for at in times])
+               for q in rule.queries}
+    for i, at in enumerate(times):
         seen = set()
-        for result in evaluate_once(rule, client, at):
+        for result in evaluate_once(rule, client, at,
+                                    fetched={ref: found[i] for ref, found in fetched.items()}):
             labels = _labels({**rule_labels, **dict(result.labels)})
             seen.add(labels)
             state: State = result.state
