@@ -219,10 +219,9 @@ def _minutes(seconds: float) -> str:
 
 def _gateway_rules(plant: PlantConfig) -> list[AlertRule]:
     rules = []
+    limits = {site.id: site.limits for site in plant.sites}  # every gateway's site exists
     for gw in plant.gateways:
-        site = plant.site(gw.site)
-        limits = site.limits if site else None
-        silent_s = int(limits.gateway_silent_s if limits else 300)
+        silent_s = int(limits[gw.site].gateway_silent_s)
         rules.append(AlertRule(
             uid=f"ps-gw-silent-{gw.id}"[:40], title=f"Gateway {gw.id} silent",
             group="gateways", condition="C", no_data="Alerting",

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 import yaml
 
-from plantstream.config import Line, PlantConfig, SiteLimits, load_plant
+from plantstream.config import Line, PlantConfig, SiteLimits, convert, load_plant
 from plantstream.dashboards import DashboardSettings, build_all, provisioning_files
 from plantstream.dashboards.alerts import (
     CONTACT_POINT,
@@ -83,15 +83,15 @@ def test_thresholds_come_from_the_plant_configuration() -> None:
     assert "$B < 0.6 " in str(defaults[f"ps-oee-{line}"].node("C"))
 
 
-def test_limits_are_validated_like_any_configuration(tmp_path: object) -> None:
+def test_limits_are_validated_like_any_configuration() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"id": "l", "site": "s", "oee_target": 1.5}, Line)
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.convert({"gateway_silence_s": 60}, SiteLimits)
-    with pytest.raises(ConfigError):
-        from plantstream.config import convert
+    with pytest.raises(ConfigError) as caught:
         convert({**msgspec.to_builtins(PLANT), "ingest_limits": {"lag": 1}}, PlantConfig,
                 source="plant.toml")
+    assert caught.value.key == "ingest_limits.lag"
 
 
 def _rule(**changes: object) -> AlertRule:
