@@ -201,15 +201,15 @@ def dual_control_lines(result: PipelineResult, client: InfluxQL, *, over_quota: 
 async def _cut_off_health(result: PipelineResult, *, state_dir: Path, topic_root: str,
                           start_ms: int) -> bytes:
     """The health gw-line-2 reports after running from `start_ms` with its uplink cut
-    (at 50x: 30 batches queue in 6 s of wall clock, the clock its backlog age uses)."""
+    (at 100x: 30 batches queue in 3 s of wall clock, the clock its backlog age uses)."""
     _, sims = demo_plant(MACHINES, seed=1)
     gateway = next(g for g in result.plant.gateways if g.id == "gw-line-2")
     config = EdgeConfig(
         gateway=GatewaySettings(id=gateway.id, site=gateway.site, flush_interval_s=10,
                                 state_dir=str(state_dir), health_interval_s=30.0),
         mqtt=MqttConfig(port=free_port(), topic_root=topic_root),  # nobody listens
-        sources=[sims[gateway.id]], clock=ClockConfig(speedup=50.0, start_ms=start_ms))
-    async with EdgeAgent(config=config, clock=Clock(speedup=50.0, start_ms=start_ms)) as agent:
+        sources=[sims[gateway.id]], clock=ClockConfig(speedup=100.0, start_ms=start_ms))
+    async with EdgeAgent(config=config, clock=Clock(speedup=100.0, start_ms=start_ms)) as agent:
         deadline = time.monotonic() + 60
         while len(agent.queue) < 30 or agent.uplink.stats.outages < 1:
             assert time.monotonic() < deadline, "the cut-off gateway queued nothing"
@@ -253,6 +253,9 @@ async def _wall_phase(result: PipelineResult, *, broker_port: int, influx_url: s
                         while worker.stats.messages < n:
                             assert time.monotonic() < deadline, "ingest took nothing"
                             await asyncio.sleep(0.01)
+                while worker.stats.dead_letters < len(BAD_PAYLOADS):  # the fault happened
+                    assert time.monotonic() < deadline, "no dead letters"
+                    await asyncio.sleep(0.01)
                 # a gateway an hour behind: its clock started an hour ago
                 _, sims = demo_plant(MACHINES, seed=1)
                 gw = next(g for g in result.plant.gateways if g.id == "gw-line-3")
@@ -313,19 +316,26 @@ def build_scenario(*, broker_port: int, influx_url: str, state_dir: Path, topic_
         incidents.query(f"DELETE FROM \"{measurement}\" WHERE \"line\" = 'line-2' "
                         f"AND time >= {cut}ms")
     incidents.query(f"DELETE FROM \"batch\" WHERE \"gateway\" = 'gw-line-2' AND time >= {cut}ms")
-    health = asyncio.run(_cut_off_health(result, state_dir=state_dir / "cut-off",
-                                         topic_root=topic_root, start_ms=cut))
-
     wall_start = int(time.time() * 1000)
     lag_limit = plant.ingest_limits.lag_s
-    asyncio.run(_wall_phase(result, broker_port=broker_port, influx_url=influx_url,
-                            database=normal_db, topic_root=f"{topic_root}-n",
-                            state_dir=state_dir / "wall-normal", faults=False,
-                            health_payload=None, lag_limit_s=lag_limit))
-    asyncio.run(_wall_phase(result, broker_port=broker_port, influx_url=influx_url,
-                            database=incident_db, topic_root=f"{topic_root}-i",
-                            state_dir=state_dir / "wall-incidents", faults=True,
-                            health_payload=health, lag_limit_s=lag_limit))
+
+    async def wall_clock_phase() -> None:
+        async def with_incidents() -> None:
+            health = await _cut_off_health(result, state_dir=state_dir / "cut-off",
+                                           topic_root=topic_root, start_ms=cut)
+            await _wall_phase(result, broker_port=broker_port, influx_url=influx_url,
+                              database=incident_db, topic_root=f"{topic_root}-i",
+                              state_dir=state_dir / "wall-incidents", faults=True,
+                              health_payload=health, lag_limit_s=lag_limit)
+
+        await asyncio.gather(
+            _wall_phase(result, broker_port=broker_port, influx_url=influx_url,
+                        database=normal_db, topic_root=f"{topic_root}-n",
+                        state_dir=state_dir / "wall-normal", faults=False,
+                        health_payload=None, lag_limit_s=lag_limit),
+            with_incidents())
+
+    asyncio.run(wall_clock_phase())
     wall_end = int(time.time() * 1000)
     site = plant.sites[0].id
     end = t0 + SIM_SECONDS * 1000 + MIN
