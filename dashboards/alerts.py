@@ -297,8 +297,9 @@ def _production_rules(plant: PlantConfig) -> list[AlertRule]:
             summary=f"OEE of line {line.id} over the last hour is below its target "
                     f"{line.oee_target:.0%} (hours with under 30 min planned busy time "
                     "are not judged).",
-            action="Open the line's OEE by line row: low availability is stops (see the "
-                   "six big losses), low performance a slow machine, low quality scrap.",
+            action="In the line's row, low availability means stops (see Six big "
+                   "losses), low performance a slow machine, low quality scrap; click "
+                   "through to the machine.",
             dashboard_uid=overview.UID, panel="OEE by line",
             labels={"site": line.site, "line": line.id, "severity": "warning"},
             threshold_source=f"lines[{line.id}].oee_target"))
