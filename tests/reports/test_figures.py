@@ -307,6 +307,14 @@ def test_config_hash_covers_figures_not_access(config_path: Path) -> None:
     config_path.write_text(text.replace('id = "ningbo-park"', 'id = "ningbo-park-2"')
                            .replace("per_minute = 6000", "per_minute = 60"))
     assert load_report_config(config_path).config_hash == base  # who may pull: not covered
+    plant = config_path.parent / "plant-a.toml"
+    plant_text = plant.read_text()
+    plant.write_text(plant_text.replace('name = "Alpha Ningbo"\n', 'name = "Alpha Ningbo"\n'
+                                        'limits = { long_stop_min = 20.0 }\n', 1)
+                     .replace('site = "site-a"\n', 'site = "site-a"\noee_target = 0.8\n', 1))
+    assert load_report_config(config_path).plants[0].sites[0].limits.long_stop_min == 20.0
+    assert load_report_config(config_path).config_hash == base  # alert thresholds: not covered
+    plant.write_text(plant_text)
     config_path.write_text(text.replace("annual_tce = 100.0", "annual_tce = 101.0"))
     assert load_report_config(config_path).config_hash != base  # a quota: covered
 
