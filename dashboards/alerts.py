@@ -72,8 +72,6 @@ class Query:
     to_s: int = 0
 
 
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reduce:
     """One number per series. `strict`: a null or NaN anywhere gives NaN (Grafana's
@@ -85,14 +83,12 @@ class Reduce:
     mode: Literal["strict", "dropNN"] = "strict"
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Threshold:
     ref: str
     expression: str
     op: Comparison
     value: float
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +102,6 @@ class MathExpr:
     @property
     def refs(self) -> list[str]:
         return _MATH_REF.findall(self.expression)
-
 
 
 Node = Query | Reduce | Threshold | MathExpr
