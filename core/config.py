@@ -25,6 +25,7 @@ __all__ = [
     "Element",
     "Enterprise",
     "Gateway",
+    "IngestLimits",
     "Line",
     "Machine",
     "MqttConfig",
@@ -32,6 +33,7 @@ __all__ = [
     "PlantConfig",
     "Secret",
     "Site",
+    "SiteLimits",
     "StateDef",
     "TlsConfig",
     "config_hash",
@@ -100,6 +102,22 @@ class Enterprise(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     industry: str = ""  # industry code (GB/T 4754, e.g. "C34"): the benchmark group
 
 
+class SiteLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """When the site's operators are alerted (rendered into the Grafana alert rules,
+    docs/dashboards.md). Defaults are sane starting points, not a standard."""
+
+    # a gateway from which no batch arrived for this long is silent
+    gateway_silent_s: PositiveSeconds = 300.0
+    # the oldest batch waiting in a gateway's disk queue (its own health report)
+    backlog_age_s: PositiveSeconds = 900.0
+    # a machine in a downtime element (ADET) for this long in planned busy time
+    long_stop_min: Annotated[float, msgspec.Meta(ge=10)] = 45.0
+    # an energy meter that sent no reading for this long while its gateway still reports
+    meter_silent_s: Annotated[float, msgspec.Meta(ge=300, le=7200)] = 900.0
+    # the dual-control warning level (green < yellow < orange < red) that alerts
+    dual_control_level: Literal["yellow", "orange", "red"] = "orange"
+
+
 class Site(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: Id
     name: str = ""
@@ -109,12 +127,24 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     land_area_mu: PositiveArea | None = None
     land_certificate_area_mu: PositiveArea | None = None
     floor_area_m2: PositiveArea | None = None
+    limits: SiteLimits = SiteLimits()
 
 
 class Line(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: Id
     site: Id
     name: str = ""
+    # the line's OEE target: an alert when the OEE of the last hour is below it
+    oee_target: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6
+
+
+class IngestLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """When the ingest tier alerts (rendered into the Grafana alert rules)."""
+
+    # seconds between now and the newest batch end a worker has written
+    lag_s: PositiveSeconds = 300.0
+    # dead letters of one reason in 10 minutes above which ingest alerts (0: any)
+    dead_letters_per_10min: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Gateway(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -143,6 +173,7 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=
     gateways: list[Gateway]
     machines: list[Machine]
     oee: OeeSettings = OeeSettings()
+    ingest_limits: IngestLimits = IngestLimits()
     states: list[StateDef] = msgspec.field(default_factory=lambda: list(DEFAULT_STATE_MODEL))
 
     def __post_init__(self) -> None:

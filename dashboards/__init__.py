@@ -1,9 +1,11 @@
 """Operator dashboards: provisioned Grafana dashboards over InfluxQL, every panel's
 query runnable here against the real InfluxDB (no Grafana server needed to prove it).
 
-`build_all` gives the four dashboard models, `export` writes the provisioning tree,
-`push` sends it to a Grafana through its HTTP API, `preview` renders PNG previews of
-the panels with matplotlib from the same queries' results.
+`build_all` gives the four dashboard models, `build_rules` the alert rules (thresholds
+from the plant configuration), `export` writes the provisioning tree, `push` sends it
+to a Grafana through its HTTP API, `preview` renders PNG previews of the panels with
+matplotlib from the same queries' results; `evaluate.run_rule` evaluates a rule
+against InfluxDB the way Grafana does.
 """
 
 from plantstream.dashboards._grafana import (
@@ -13,6 +15,7 @@ from plantstream.dashboards._grafana import (
     FOLDER_UID,
     SCHEMA_VERSION,
 )
+from plantstream.dashboards.alerts import AlertRule, build_rules
 from plantstream.dashboards.catalog import DASHBOARDS, build_all
 from plantstream.dashboards.execute import TargetResult, run_dashboard, run_variables
 from plantstream.dashboards.macros import ALL, TimeRange, render
@@ -28,10 +31,12 @@ __all__ = [
     "FOLDER_TITLE",
     "FOLDER_UID",
     "SCHEMA_VERSION",
+    "AlertRule",
     "DashboardSettings",
     "TargetResult",
     "TimeRange",
     "build_all",
+    "build_rules",
     "datasource_model",
     "export",
     "load_settings",

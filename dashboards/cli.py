@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from plantstream.config import PlantConfig, load_plant
 from plantstream.dashboards.settings import load_settings
 
 __all__ = ["register"]
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = parser.add_subparsers(dest="dashboards_command", metavar="ACTION", required=True)
 
     push = commands.add_parser(
-        "push", help="create or update folder, data source and dashboards in a Grafana",
+        "push", help="create or update folder, data source, dashboards and alert rules in a "
+                     "Grafana",
         description="Idempotent: objects are addressed by fixed uids and updated in place.")
     push.add_argument("--url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"),
                       help="Grafana URL (default $GRAFANA_URL or http://localhost:3000); "
@@ -61,6 +63,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for p in (push, export, preview):
         p.add_argument("--config", default=None,
                        help="dashboard settings (TOML); default: the compose stack's")
+    for p in (push, export):
+        p.add_argument("--plant", default=None,
+                       help="plant registry (TOML) the alert rules and thresholds come "
+                            "from; default deploy/config/plant.toml")
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -73,7 +79,7 @@ def _push(args: argparse.Namespace) -> int:
     steps = push(url=args.url, settings=settings, token=token or None,
                  influx_user=args.influx_user, influx_password=password,
                  influx_token=influx_token or None, dry_run=args.dry_run,
-                 timeout_s=args.timeout)
+                 timeout_s=args.timeout, plant=_plant(args.plant))
     verb = "would create or update" if args.dry_run else "done:"
     for step in steps:
         action = "" if args.dry_run else f" {step.action}"
@@ -83,10 +89,16 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plant(path: str | None) -> PlantConfig:
+    from plantstream.dashboards.provisioning import DEFAULT_PLANT
+
+    return load_plant(path or DEFAULT_PLANT)
+
+
 def _export(args: argparse.Namespace) -> int:
     from plantstream.dashboards.provisioning import export
 
-    for path in export(args.directory, load_settings(args.config)):
+    for path in export(args.directory, load_settings(args.config), _plant(args.plant)):
         print(path)
     return 0
 

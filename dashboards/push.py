@@ -1,7 +1,8 @@
 """`plantstream dashboards push`: create or update, through Grafana's HTTP API
-(grafana-client), the PlantStream folder, the InfluxQL data source and the four
-dashboards. Idempotent: each object is addressed by its fixed uid, so running it
-twice leaves one folder, one data source and the dashboards, updated in place.
+(grafana-client), the PlantStream folder, the InfluxQL data source, the dashboards
+and the alert rules (provisioning API). Idempotent: each object is addressed by its
+fixed uid, so running it twice leaves one folder, one data source, each dashboard and
+one copy of each rule, updated in place.
 
 Errors are mapped to `GrafanaError` subclasses with the step and a reason: a bad URL
 or a closed port (`GrafanaUnreachable`), a refused token (`GrafanaAuthError`, 401), a
@@ -26,7 +27,9 @@ from grafana_client.client import (
     GrafanaUnauthorizedError,
 )
 
+from plantstream.config import PlantConfig
 from plantstream.dashboards._grafana import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from plantstream.dashboards.alerts import AlertRule, build_rules
 from plantstream.dashboards.catalog import build_all
 from plantstream.dashboards.errors import (
     GrafanaAuthError,
@@ -45,17 +48,20 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class PushStep:
-    kind: str  # folder, datasource, dashboard
+    kind: str  # folder, datasource, dashboard, alert rule
     uid: str
     title: str
     action: str = "planned"  # planned (dry run), created, updated
 
 
-def plan(settings: DashboardSettings) -> list[PushStep]:
-    """What push creates or updates, in order (also the dry-run output)."""
+def plan(settings: DashboardSettings, plant: PlantConfig | None = None) -> list[PushStep]:
+    """What push creates or updates, in order (also the dry-run output); alert rules
+    only when a plant configuration is given."""
     steps = [PushStep("folder", FOLDER_UID, FOLDER_TITLE),
              PushStep("datasource", DATASOURCE_UID, datasource_model(settings)["name"])]
     steps += [PushStep("dashboard", m["uid"], m["title"]) for m in build_all(settings).values()]
+    if plant is not None:
+        steps += [PushStep("alert rule", r.uid, r.title) for r in build_rules(plant, settings)]
     return steps
 
 
@@ -106,14 +112,14 @@ def _exists(url: str, step: str, fn: Callable[[], Any]) -> bool:
 def push(*, url: str, settings: DashboardSettings, token: str | None = None,
          influx_user: str | None = None, influx_password: str | None = None,
          influx_token: str | None = None, dry_run: bool = False,
-         timeout_s: float = 10.0) -> list[PushStep]:
+         timeout_s: float = 10.0, plant: PlantConfig | None = None) -> list[PushStep]:
     """Create or update everything in `plan`; with `dry_run`, contact nothing.
 
     `token` is a Grafana service-account token; without it, credentials in the URL
     (`http://user:password@host:3000`) are used. The data source gets the InfluxDB
     v1 user and password, or a 2.x / 3.x token, when given.
     """
-    steps = plan(settings)
+    steps = plan(settings, plant)
     _check_url(url)
     if dry_run:
         return steps
@@ -149,4 +155,27 @@ def push(*, url: str, settings: DashboardSettings, token: str | None = None,
         done.append(PushStep("dashboard", uid, str(model["title"]),
                              "updated" if existed else "created"))
         log.info("dashboard %s %s", uid, done[-1].action)
+    if plant is not None:
+        for rule in build_rules(plant, settings):
+            done.append(_push_rule(api, url, rule))
     return done
+
+
+def _push_rule(api: GrafanaApi, url: str, rule: AlertRule) -> PushStep:
+    """Create the rule, or update it in place when its uid exists. Provenance is
+    disabled so operators may still edit a pushed rule in the UI (a file-provisioned
+    rule is locked instead)."""
+    model = rule.model()
+    existed = _exists(url, f"read alert rule {rule.uid}",
+                      lambda: api.alertingprovisioning.get_alertrule(  # type: ignore[no-untyped-call]
+                          rule.uid))
+    if existed:
+        _call(url, f"update alert rule {rule.uid}",
+              lambda: api.alertingprovisioning.update_alertrule(  # type: ignore[no-untyped-call]
+                  rule.uid, model, disable_provenance=True))
+    else:
+        _call(url, f"create alert rule {rule.uid}",
+              lambda: api.alertingprovisioning.create_alertrule(  # type: ignore[no-untyped-call]
+                  model, disable_provenance=True))
+    log.info("alert rule %s %s", rule.uid, "updated" if existed else "created")
+    return PushStep("alert rule", rule.uid, rule.title, "updated" if existed else "created")

@@ -24,7 +24,16 @@ from plantstream.analytics import (
     load_coefficients,
     load_financials,
 )
-from plantstream.config import PlantConfig, Site, config_hash, load_plant, load_toml
+from plantstream.config import (
+    IngestLimits,
+    Line,
+    PlantConfig,
+    Site,
+    SiteLimits,
+    config_hash,
+    load_plant,
+    load_toml,
+)
 from plantstream.errors import ConfigError
 from plantstream.reports.mu.config import EachMuConfig, load_each_mu
 from plantstream.wire import Id
@@ -288,12 +297,13 @@ def load_report_config(path: str | Path) -> LoadedConfig:
     # The configuration hash covers everything the figures depend on besides the data:
     # this file without where the data lives and who may pull it (InfluxDB address,
     # regulators, audit log, rate limit), the plant configs, the financial CSV bytes and
-    # the coefficient table. Adding a regulator does not change any report's hash.
+    # the coefficient table. Adding a regulator, or changing an alert threshold of the
+    # plant (sites' limits, lines' OEE targets, ingest limits), changes no report's hash.
     figures_only = msgspec.structs.replace(
         config, influx=InfluxSettings(source=config.influx.source,
                                       monthly_check=config.influx.monthly_check),
         regulators=[], audit_log="", rate_limit=RateLimit(), realtime_interval_min=15)
-    parts = [_figures_hash(figures_only), *(config_hash(p) for p in plants),
+    parts = [_figures_hash(figures_only), *(config_hash(_figures_plant(p)) for p in plants),
              hashlib.sha256((base / config.financials).read_bytes()).hexdigest()
              if config.financials else "", repr(table)]
     if config.each_mu:  # the evaluation file (weights, benchmarks, classes, quotas)
@@ -302,3 +312,16 @@ def load_report_config(path: str | Path) -> LoadedConfig:
     return LoadedConfig(config=config, base_dir=base, plants=plants, coefficients=table,
                         financials=financials, limits=limits, config_hash=digest,
                         each_mu=each_mu)
+
+
+_OEE_TARGET_DEFAULT = next(f.default for f in msgspec.structs.fields(Line)
+                           if f.name == "oee_target")
+
+
+def _figures_plant(plant: PlantConfig) -> PlantConfig:
+    """The plant without what only the alert rules read (no figure depends on it)."""
+    return msgspec.structs.replace(
+        plant, ingest_limits=IngestLimits(),
+        sites=[msgspec.structs.replace(s, limits=SiteLimits()) for s in plant.sites],
+        lines=[msgspec.structs.replace(x, oee_target=_OEE_TARGET_DEFAULT)
+               for x in plant.lines])

@@ -74,9 +74,16 @@ def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixt
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail
     assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[4] for line in out[:-1]] == [
+    assert [line.split()[4] for line in out[:2 + len(DASHBOARDS)]] == [
         "folder", "datasource", *["dashboard"] * len(DASHBOARDS)]
     assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
+    # then every alert rule of the plant (deploy/config/plant.toml), by uid
+    first_rule = 2 + len(DASHBOARDS)
+    rules = [line.split()[6] for line in out[first_rule:-1]]
+    assert all(line.split()[4:6] == ["alert", "rule"] for line in out[first_rule:-1])
+    assert {"ps-gw-silent-gw-line-1", "ps-long-stop-suzhou-1", "ps-oee-line-1",
+            "ps-dual-control-suzhou-1", "ps-dead-letters", "ps-ingest-lag",
+            "ps-meter-silent-suzhou-1"} <= set(rules) and len(set(rules)) == len(rules)
     assert out[-1] == f"dry run: nothing sent to {closed}"
 
 
@@ -136,4 +143,73 @@ def test_export_writes_the_provisioning_tree(tmp_path: Path,
     assert main(["dashboards", "export", str(tmp_path)]) == 0
     for relative, content in provisioning_files(SETTINGS).items():
         assert (tmp_path / relative).read_text(encoding="utf-8") == content
-    assert len(capsys.readouterr().out.splitlines()) == 2 + len(DASHBOARDS)
+    assert len(capsys.readouterr().out.splitlines()) == 2 + len(DASHBOARDS) + 3  # + alerting
+
+
+class _RuleStore(BaseHTTPRequestHandler):
+    """Answers like Grafana's HTTP API for what push touches, and keeps the alert rules
+    it is sent by uid (POST creates, PUT updates, GET reads): enough to show that push
+    addresses rules by uid. A test double, not Grafana: it checks no rule content."""
+
+    rules: dict[str, dict[str, object]]
+    requests: list[tuple[str, str, str]]  # method, path, X-Disable-Provenance
+
+    def _reply(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null")
+        self.requests.append((self.command, self.path,
+                              self.headers.get("X-Disable-Provenance", "")))
+        prefix = "/api/v1/provisioning/alert-rules"
+        if self.path.startswith(prefix):
+            uid = self.path[len(prefix) + 1:]
+            if self.command == "GET":
+                return self._reply(200, self.rules[uid]) if uid in self.rules else \
+                    self._reply(404, {"message": "rule not found"})
+            if self.command == "POST" and not uid and body["uid"] not in self.rules:
+                self.rules[body["uid"]] = body
+                return self._reply(201, body)
+            if self.command == "PUT" and uid in self.rules:
+                self.rules[uid] = body
+                return self._reply(200, body)
+            return self._reply(409, {"message": "conflict"})
+        return self._reply(200, {"uid": "x", "id": 1, "status": "success"})
+
+    do_GET = do_POST = do_PUT = _handle
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_push_creates_rules_once_then_updates_them_by_uid() -> None:
+    from plantstream.config import load_plant
+    from plantstream.dashboards.alerts import build_rules
+    from plantstream.dashboards.provisioning import DEFAULT_PLANT
+
+    plant = load_plant(DEFAULT_PLANT)
+    handler = type("Store", (_RuleStore,), {"rules": {}, "requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        first = push(url=url, settings=SETTINGS, token="t", timeout_s=5.0, plant=plant)
+        second = push(url=url, settings=SETTINGS, token="t", timeout_s=5.0, plant=plant)
+    finally:
+        server.shutdown()
+        server.server_close()
+    uids = [r.uid for r in build_rules(plant)]
+    assert [s.uid for s in first if s.kind == "alert rule"] == uids
+    assert {s.action for s in first if s.kind == "alert rule"} == {"created"}
+    assert {s.action for s in second if s.kind == "alert rule"} == {"updated"}
+    assert sorted(handler.rules) == sorted(uids)  # one copy of each rule, by uid
+    assert handler.rules[uids[0]]["folderUID"] == "plantstream"
+    writes = [r for r in handler.requests if r[1].startswith("/api/v1/provisioning")
+              and r[0] != "GET"]
+    assert len(writes) == 2 * len(uids) and {r[2] for r in writes} == {"true"}

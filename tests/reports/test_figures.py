@@ -309,6 +309,14 @@ def test_config_hash_covers_figures_not_access(config_path: Path) -> None:
                            .replace('audit_log = "audit.jsonl"',
                                     'audit_log = "audit.jsonl"\nsecurity_log = "sec.jsonl"'))
     assert load_report_config(config_path).config_hash == base  # who may pull: not covered
+    plant = config_path.parent / "plant-a.toml"
+    plant_text = plant.read_text()
+    plant.write_text(plant_text.replace('name = "Alpha Ningbo"\n', 'name = "Alpha Ningbo"\n'
+                                        'limits = { long_stop_min = 20.0 }\n', 1)
+                     .replace('site = "site-a"\n', 'site = "site-a"\noee_target = 0.8\n', 1))
+    assert load_report_config(config_path).plants[0].sites[0].limits.long_stop_min == 20.0
+    assert load_report_config(config_path).config_hash == base  # alert thresholds: not covered
+    plant.write_text(plant_text)
     config_path.write_text(text.replace("annual_tce = 100.0", "annual_tce = 101.0"))
     assert load_report_config(config_path).config_hash != base  # a quota: covered
 
