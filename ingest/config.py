@@ -9,8 +9,8 @@ import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
 
-__all__ = ["BatchingConfig", "InfluxConfig", "IngestConfig", "RollupConfig", "SpoolConfig",
-           "load_ingest_config"]
+__all__ = ["BatchingConfig", "DeviceLimits", "InfluxConfig", "IngestConfig",
+           "PlausibilityConfig", "RollupConfig", "SpoolConfig", "load_ingest_config"]
 
 
 class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -33,7 +33,30 @@ class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # MQTT v5 Receive Maximum: unacknowledged messages the broker may send us
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 1000
     max_payload_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+
+
+class DeviceLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Physical maximum rates of one device class, averaged over a batch interval. A key
+    left out falls back to the `default` class, then to the built-in default."""
+
+    max_parts_per_s: Annotated[float, msgspec.Meta(gt=0, le=1e9)] | None = None
+    # per energy carrier, in the meter's unit per second (kWh/s for electricity)
+    max_meter_per_s: dict[str, Annotated[float, msgspec.Meta(gt=0, le=1e12)]] = {}
+    max_other_meter_per_s: Annotated[float, msgspec.Meta(gt=0, le=1e12)] | None = None
+
+
+class PlausibilityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`[plausibility]`: what ingest accepts as physically possible (docs/wire-format.md).
+
+    A batch may be at most `max_past_s` old (the gateway's backlog allowance) and end at
+    most `max_future_s` ahead of ingest's clock (clock skew); per device class (the
+    machine's `device_class` in the plant file), counts and meter deltas may not exceed a
+    maximum rate."""
+
+    max_past_s: Annotated[float, msgspec.Meta(gt=0)] = 366 * 86_400.0
     max_future_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    max_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
+    limits: dict[str, DeviceLimits] = {}
 
 
 class SpoolConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -61,6 +84,7 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     influx: InfluxConfig = InfluxConfig()
     batching: BatchingConfig = BatchingConfig()
     spool: SpoolConfig = SpoolConfig()
+    plausibility: PlausibilityConfig = PlausibilityConfig()
     group: str = "ingest"
     worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
     write_raw_samples: bool = True
