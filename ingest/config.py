@@ -8,9 +8,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
+from plantstream.wire import Id
 
 __all__ = ["BatchingConfig", "DeviceLimits", "InfluxConfig", "IngestConfig",
-           "PlausibilityConfig", "RollupConfig", "SpoolConfig", "load_ingest_config"]
+           "PlausibilityConfig", "RollupConfig", "SpoolConfig", "TakeoverConfig",
+           "load_ingest_config"]
 
 
 class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -59,6 +61,15 @@ class PlausibilityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True
     limits: dict[str, DeviceLimits] = {}
 
 
+class TakeoverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`[takeover]`: a surviving worker drains the session of a worker that died and
+    did not come back (plantstream.ingest.takeover)."""
+
+    enabled: bool = True
+    after_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # grace for a restart
+    idle_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0  # nothing arrived: session drained
+
+
 class SpoolConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Where points wait while InfluxDB is down (see plantstream.ingest.spool). Each
     worker has its own file, `<directory>/spool-<worker>.sqlite`."""
@@ -85,8 +96,9 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     batching: BatchingConfig = BatchingConfig()
     spool: SpoolConfig = SpoolConfig()
     plausibility: PlausibilityConfig = PlausibilityConfig()
-    group: str = "ingest"
-    worker: str = "ingest-1"  # client id: a restarted worker resumes its MQTT session
+    takeover: TakeoverConfig = TakeoverConfig()
+    group: Id = "ingest"
+    worker: Id = "ingest-1"  # client id: a restarted worker resumes its MQTT session
     write_raw_samples: bool = True
 
     @property

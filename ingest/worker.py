@@ -10,6 +10,11 @@ Backpressure: MQTT v5 Receive Maximum (`batching.max_inflight`) caps how many
 unacknowledged messages the broker sends us, so memory stays bounded; while InfluxDB
 is down, nothing is acknowledged and the broker keeps the rest in our persistent
 session (session expiry one hour), which survives a worker restart with the same id.
+A worker that dies and does not come back within `takeover.after_s` has its session
+drained by a surviving worker (plantstream.ingest.takeover): no share stays parked.
+
+Nothing a gateway sends can stop the worker: each message is stored whole or
+dead-lettered whole with a reason (see `process`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from plantstream.ingest.plausibility import Plausibility, check_components
 from plantstream.ingest.rollup import dirty_lines
 from plantstream.ingest.sinks import build_sink
 from plantstream.ingest.spool import Spool
+from plantstream.ingest.takeover import OFFLINE, ONLINE, Takeover
 from plantstream.mqtt import mqtt_client
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health
@@ -137,6 +143,16 @@ class IngestWorker:
         self._group: asyncio.TaskGroup | None = None
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        self.takeover = Takeover(
+            config=config.takeover, mqtt=config.mqtt, topics=self.topics, group=config.group,
+            worker=config.worker, subscriptions=self._subscriptions,
+            receive_maximum=config.batching.max_inflight,
+            max_messages=config.batching.max_messages, process=self.process)
+
+    @property
+    def _subscriptions(self) -> list[str]:
+        return [self.topics.shared(self.config.group, f)
+                for f in (self.topics.all_batches, self.topics.all_health)]
 
     async def __aenter__(self) -> Self:
         await self.sink.ensure_database()
@@ -144,7 +160,9 @@ class IngestWorker:
         await self._group.__aenter__()
         self._tasks = [self._group.create_task(self._run(), name="ingest-run"),
                        self._group.create_task(self._health_forever(), name="ingest-health"),
-                       self._group.create_task(self._replay_forever(), name="ingest-replay")]
+                       self._group.create_task(self._replay_forever(), name="ingest-replay"),
+                       self._group.create_task(self.takeover.run(self._stopping),
+                                               name="ingest-takeover")]
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -174,7 +192,7 @@ class IngestWorker:
         props.SessionExpiryInterval = 3600
         props.ReceiveMaximum = self.config.batching.max_inflight
         client = mqtt_client(self.config.mqtt, identifier=self.config.worker,
-                             clean_start=False, properties=props)
+                             clean_start=False, properties=props, will=self.takeover.will())
         client._client.manual_ack_set(True)  # acknowledge late (see module docstring)
         return client
 
@@ -184,9 +202,11 @@ class IngestWorker:
             try:
                 async with self._client_for_session() as client:
                     self._client = client
-                    group = self.config.group
-                    for topic_filter in (self.topics.all_batches, self.topics.all_health):
-                        await client.subscribe(self.topics.shared(group, topic_filter), qos=1)
+                    for topic_filter in self._subscriptions:
+                        await client.subscribe(topic_filter, qos=1)
+                    presence = self.takeover.presence_topic(self.config.worker)
+                    await client.publish(presence, ONLINE, qos=1, retain=True)
+                    await client.subscribe(self.takeover.presence_filter, qos=1)
                     self.connected.set()
                     attempt = 0
                     log.info("ingest %s subscribed on %s:%d", self.config.worker,
@@ -195,6 +215,8 @@ class IngestWorker:
                         reader = tg.create_task(self._read(client), name="ingest-reader")
                         await self._process_forever(client)
                         reader.cancel()
+                    # a clean stop: the others take the session over unless we return
+                    await client.publish(presence, OFFLINE, qos=1, retain=True)
                     return
             except* aiomqtt.MqttError as group_exc:
                 self.connected.clear()
@@ -208,6 +230,13 @@ class IngestWorker:
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            topic = str(message.topic)
+            if self.takeover.is_presence(topic):
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                self.takeover.on_presence(topic, payload)
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+                continue
             self._inbox.put_nowait(message)  # bounded by Receive Maximum
 
     async def _next_micro_batch(self) -> list[aiomqtt.Message]:
