@@ -17,6 +17,7 @@ import pytest
 from harness import START_MS, Simulated, assert_matches_truth, ingest_config, publish, simulate
 
 from plantstream.influxql import InfluxQL
+from plantstream.ingest import worker as worker_module
 from plantstream.ingest.worker import IngestWorker
 from plantstream.localstack import InfluxD, Mosquitto
 from plantstream.wire import (
@@ -167,13 +168,26 @@ def _poison(sim: Simulated, topic_root: str) -> list[tuple[str, bytes, str]]:
 
 def test_poison_values_are_dead_lettered_and_block_nothing(
         broker: Mosquitto, influxd: InfluxD, database: str, influxql: InfluxQL,
-        topic_root: str, tmp_path: Path) -> None:
+        topic_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every value InfluxDB refused (integers beyond int64, infinite kgCO2, a sample far
-    outside its interval, int64 health) or that is implausible (1970, 1e300 kWh in 10 s)
-    is dead-lettered with a reason; the good batches around them are all stored, and
-    nothing of a rejected batch is."""
+    outside its interval, int64 health) or that is implausible (1970, 1e300 kWh in 10 s),
+    a topic too long for its dead-letter topic, and a message whose handling raises, is
+    dead-lettered with a reason; the worker carries on, the good batches around them are
+    all stored, and nothing of a rejected batch is."""
     sim = simulate(machines=3, sim_seconds=600, topic_root=topic_root)
     poison = _poison(sim, topic_root)
+    # a bug that only one message triggers: any exception is that message's dead letter
+    template = msgspec.json.decode(sim.messages[0][1], type=Batch)
+    unlucky = _shifted(template, START_MS + DAY_MS + 500 * 10_000, seq=424_242)
+    poison.append((sim.messages[0][0], encode(unlucky), "internal_error"))
+    real = worker_module.batch_components
+
+    def buggy(batch: Batch, *args: object, **kwargs: object) -> object:
+        if batch.seq == 424_242:
+            raise ZeroDivisionError("a bug")
+        return real(batch, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "batch_components", buggy)
     mixed: list[tuple[str, bytes]] = []
     for i, message in enumerate(sim.messages):
         if i < len(poison):
