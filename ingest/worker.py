@@ -280,10 +280,19 @@ class IngestWorker:
         too (`internal_error`), so no input stops the worker."""
         now_ms = int(time.time() * 1000)
         items = [self._decode(message, now_ms) for message in messages]
-        await self._check_conflicts(items)
-        for item in items:
-            if item.batch is not None and item.error is None:
+        candidates = [i for i in items if i.batch is not None and i.error is None]
+        for item in candidates:
+            assert item.batch is not None  # (narrowing for the type checker)
+            item.content = content_hash(item.batch)
+        # the look-up's round trip overlaps the computing of the lines
+        lookup = asyncio.ensure_future(
+            self.conflicts.stored([i.batch for i in candidates if i.batch is not None]))
+        try:
+            for item in candidates:
                 self._compute(item, now_ms)
+        finally:
+            stored_contents = await lookup
+        self._mark_conflicts(candidates, stored_contents)
         for item, exc in await self._store([i for i in items if i.error is None and i.lines]):
             item.error = WireError(reason="store_rejected", detail=f"InfluxDB: {exc.reason}",
                                    topic=item.topic, gateway=item.gateway, seq=item.seq)
@@ -327,18 +336,17 @@ class IngestWorker:
             item.error = _internal(item, exc)
         return item
 
-    async def _check_conflicts(self, items: list[_Item]) -> None:
-        """One look-up for the micro-batch: a batch whose interval is stored (or earlier
-        in this micro-batch) with other content is a `conflict`."""
-        candidates = [i for i in items if i.batch is not None and i.error is None]
-        stored = await self.conflicts.stored([i.batch for i in candidates if i.batch])
+    def _mark_conflicts(self, candidates: list[_Item], stored: dict[BatchKey, str]) -> None:
+        """A batch whose interval is stored (or earlier in this micro-batch) with other
+        content is a `conflict`: dead-lettered, the stored version kept."""
         seen: dict[BatchKey, str] = {}
         for item in candidates:
-            assert item.batch is not None  # (narrowing for the type checker)
+            if item.batch is None or item.content is None or item.error is not None:
+                continue
             key = batch_key(item.batch)
-            item.content = content_hash(item.batch)
             previous = stored.get(key) or seen.get(key)
             if previous is not None and previous != item.content:
+                item.lines = []
                 item.error = WireError(
                     reason="conflict", topic=item.topic, gateway=item.gateway, seq=item.seq,
                     detail=f"interval {key[2]} of {key[0]}/{key[1]} is stored with content "

@@ -38,6 +38,11 @@ def test_an_overflowing_result_is_refused_before_it_is_formatted() -> None:
     with pytest.raises(WireError) as caught:
         check_components(components, batch, topic="t")
     assert caught.value.reason == "non_finite_result"
+    big = _batch(m.id, m.gateway, plant.sites[0].id,
+                 counts=[CounterDelta(product="P-100", good=2**62, scrap=2**62)])
+    with pytest.raises(WireError) as caught:  # each count fits int64, their sum does not
+        check_components(batch_components(big, plant, load_coefficients()), big, topic="t")
+    assert caught.value.reason == "integer_out_of_range"
 
 
 def test_rates_follow_the_device_class_then_default_then_builtin() -> None:
