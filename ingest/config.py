@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, Secret, load_plant, load_toml
+from plantstream.errors import ConfigError
 from plantstream.wire import Id
 
 __all__ = ["BatchingConfig", "DeviceLimits", "InfluxConfig", "IngestConfig",
@@ -113,6 +115,9 @@ def load_ingest_config(path: str | Path, *,
     id (replicas of one configuration need distinct MQTT client ids)."""
     config = load_toml(path, IngestConfig)
     if worker:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", worker):  # `Id`: an MQTT client id
+            raise ConfigError(source="--worker", key="worker",   # and a topic level
+                              reason=f"{worker!r} is not 1-64 of [A-Za-z0-9_.-]")
         config = msgspec.structs.replace(config, worker=worker)
     plant_path = Path(config.plant)
     if not plant_path.is_absolute():

@@ -323,3 +323,37 @@ def test_a_changed_batch_for_a_stored_interval_is_a_conflict(
     assert [(x["reason"], x["seq"]) for x in letters] == [("conflict", 0)]
     assert_matches_truth(influxql, sim)  # the first version, untouched
     assert not influxql.query('SELECT * FROM "production" WHERE "product" = \'ONLY-IN-V2\'')
+
+
+def test_a_spooled_body_influxdb_refuses_is_written_but_its_refused_lines(
+        influxd: InfluxD, database: str, influxql: InfluxQL, topic_root: str,
+        tmp_path: Path) -> None:
+    """A body spooled while InfluxDB was away and refused on replay (its messages are
+    acknowledged already): bisected by line, the rest written, each refused line counted
+    as a `store_rejected` dead-letter point; the spool moves on."""
+    sim = simulate(machines=1, sim_seconds=10, topic_root=topic_root)
+    config = ingest_config(broker_port=1, influx_url=influxd.url, database=database,
+                           topic_root=topic_root, spool_dir=tmp_path)
+    good = [f"probe,n={i} value={i}.0 {START_MS + i}" for i in range(7)]
+    bad = f"probe,n=bad value={2**64}i {START_MS}"
+
+    async def main() -> int:
+        worker = IngestWorker(config=config, plant=sim.plant)
+        try:
+            assert worker.spool.append("\n".join([*good[:3], bad, *good[3:]]).encode())
+            replay = asyncio.create_task(worker._replay_forever())
+            worker._replay_wake.set()
+            deadline = time.monotonic() + 30
+            while worker.spool.depth and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            replay.cancel()
+            return worker.spool.depth
+        finally:
+            await worker.sink.aclose()
+            worker.spool.close()
+
+    assert asyncio.run(main()) == 0
+    assert influxql.scalar('SELECT count("value") FROM "probe"') == len(good)
+    rows = influxql.query('SELECT "count", "detail" FROM "dead_letter" '
+                          "WHERE \"reason\" = 'store_rejected'")[0].rows()
+    assert [r["count"] for r in rows] == [1] and "unable to parse" in rows[0]["detail"]
