@@ -73,6 +73,8 @@ def test_a_worker_killed_for_good_strands_nothing(broker: Mosquitto, influxd: In
         survivor = asyncio.run(main())
         assert victim.returncode == -signal.SIGKILL
         assert survivor.takeover.taken_over_messages > 0  # the dead worker's share was parked
+        assert survivor.takeover.taken_over_sessions == 1
+        assert survivor.stats.batches + survivor.takeover.taken_over_messages >= sim.batches
         assert int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0) == sim.batches
         assert_matches_truth(influxql, sim)
     finally:
