@@ -29,7 +29,7 @@ from plantstream.analytics import MachineComponents
 from plantstream.config import PlantConfig
 from plantstream.errors import WireError
 from plantstream.ingest.config import DeviceLimits, PlausibilityConfig
-from plantstream.wire import INT64_MAX, Batch
+from plantstream.wire import INT64_MAX, Batch, Health
 
 __all__ = ["BUILTIN_LIMITS", "Plausibility", "check_components"]
 
@@ -71,6 +71,15 @@ class Plausibility:
             self._other[name] = _first(own.max_other_meter_per_s,
                                        default.max_other_meter_per_s,
                                        BUILTIN_LIMITS.max_other_meter_per_s)
+
+    def check_health(self, health: Health, *, topic: str, now_ms: int) -> None:
+        """A health message's time within the same window as a batch's."""
+        t = health.t_ms
+        reason = ("future_timestamp" if t > now_ms + self._max_future_ms else
+                  "timestamp_too_old" if t < now_ms - self._max_past_ms else None)
+        if reason is not None:
+            raise WireError(reason=reason, detail=f"health t_ms {t}, ingest clock {now_ms}",
+                            topic=topic, gateway=health.gateway)
 
     def check(self, batch: Batch, *, topic: str, now_ms: int) -> None:
         def fail(reason: str, detail: str) -> WireError:

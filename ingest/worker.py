@@ -322,7 +322,7 @@ class IngestWorker:
         item = _Item(message=message, topic=topic, payload=payload)
         try:
             if topic.endswith("/health"):
-                item.lines = self._health_lines(topic, payload)
+                item.lines = self._health_lines(topic, payload, now_ms)
                 return item
             cfg = self.config.batching
             item.batch = decode_message(
@@ -373,7 +373,7 @@ class IngestWorker:
         except Exception as exc:  # any input-driven failure is a dead letter
             item.error, item.lines = _internal(item, exc), []
 
-    def _health_lines(self, topic: str, payload: bytes) -> list[str]:
+    def _health_lines(self, topic: str, payload: bytes, now_ms: int) -> list[str]:
         parsed = self.topics.parse_gateway_topic(topic)
         try:
             h = _HEALTH.decode(payload)
@@ -384,6 +384,7 @@ class IngestWorker:
         if parsed is None or (parsed[0], parsed[1]) != (h.site, h.gateway):
             raise WireError(reason="topic_mismatch", detail="health of another gateway",
                             topic=topic, gateway=h.gateway)
+        self.plausibility.check_health(h, topic=topic, now_ms=now_ms)
         rtt = "" if h.rtt_ms is None else f"rtt_ms={float(h.rtt_ms)!r},"
         return [f"gateway_health,site={h.site},gateway={h.gateway} {rtt}outages={h.outages}i,"
                 f"outage_s={float(h.outage_s)!r},backlog_batches={h.backlog_batches}i,"

@@ -160,6 +160,8 @@ def _poison(sim: Simulated, topic_root: str) -> list[tuple[str, bytes, str]]:
     out.append((health_topic, encode(health).replace(b'"published_batches":7',
                                                      f'"published_batches":{big}'.encode()),
                 "invalid_field"))
+    out.append((health_topic, encode(msgspec.structs.replace(health, t_ms=0)),
+                "timestamp_too_old"))
     # a topic so long that `deadletter/<site>/<gateway>` would exceed MQTT's 65,535 bytes
     long_topic = f"{topic_root}/v1/{'s' * 65_400}/{template.gateway}/batch"
     out.append((long_topic, encode(at()), "unexpected_topic"))
