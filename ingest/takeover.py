@@ -119,7 +119,10 @@ class Takeover:
             try:
                 drained = await self._take_over(dead, stopping)
             except aiomqtt.MqttError as exc:  # it came back, or the broker went away
-                log.warning("ingest: takeover of %s's session stopped (%s)", dead, exc)
+                log.warning("ingest: takeover of %s's session stopped (%s); next try in "
+                            "%.0f s unless it returns", dead, exc, self.config.after_s)
+                if dead in self.offline_since:
+                    self.offline_since[dead] = time.monotonic()  # try again after the grace
                 continue
             self.offline_since.pop(dead, None)
             self.taken_over_sessions += 1
