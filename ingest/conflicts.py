@@ -26,6 +26,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -81,10 +82,26 @@ class ConflictCheck:
                 log.debug("ingest: conflict look-up failed (%s); written unchecked", exc)
             self.skipped += 1
             return {}
-        found: dict[BatchKey, str] = {}
-        for ((site, gateway), _), result in zip(groups, results, strict=False):
-            for series in result.get("series", []):
-                for t_ms, content in series.get("values", []):
-                    if content is not None:
-                        found[(site, gateway, int(t_ms))] = str(content)
-        return found
+        try:
+            return _parse(groups, results)
+        except (TypeError, ValueError, KeyError) as exc:  # not InfluxDB's answer
+            log.warning("ingest: the store answers InfluxQL unlike InfluxDB (%s); batches "
+                        "are written without a conflict check", exc)
+            self.enabled = False
+            self.skipped += 1
+            return {}
+
+
+def _parse(groups: list[tuple[tuple[str, str], list[int]]],
+           results: list[dict[str, Any]]) -> dict[BatchKey, str]:
+    if len(results) != len(groups):
+        raise ValueError(f"{len(results)} results for {len(groups)} statements")
+    found: dict[BatchKey, str] = {}
+    for ((site, gateway), _), result in zip(groups, results, strict=True):
+        for series in result.get("series", []):
+            if series["name"] != "batch" or series["columns"] != ["time", "content"]:
+                raise ValueError(f"unexpected series {series['name']!r} {series['columns']}")
+            for t_ms, content in series["values"]:
+                if content is not None:
+                    found[(site, gateway, int(t_ms))] = str(content)
+    return found

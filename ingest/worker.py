@@ -291,7 +291,11 @@ class IngestWorker:
             for item in candidates:
                 self._compute(item, now_ms)
         finally:
-            stored_contents = await lookup
+            try:
+                stored_contents = await lookup
+            except Exception:  # a bug in the look-up must not stop the micro-batch
+                log.exception("ingest: conflict look-up failed; written unchecked")
+                stored_contents = {}
         self._mark_conflicts(candidates, stored_contents)
         for item, exc in await self._store([i for i in items if i.error is None and i.lines]):
             item.error = WireError(reason="store_rejected", detail=f"InfluxDB: {exc.reason}",

@@ -37,9 +37,8 @@ class InfluxV2Sink:
             org=config.org, timeout=int(config.timeout_s * 1000),
             enable_gzip=config.gzip)
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
-        token = config.token.reveal() if config.token else ""
-        self._http = httpx.AsyncClient(timeout=config.timeout_s,
-                                       headers={"Authorization": f"Token {token}"})
+        headers = {"Authorization": f"Token {config.token.reveal()}"} if config.token else {}
+        self._http = httpx.AsyncClient(timeout=config.timeout_s, headers=headers)
 
     async def aclose(self) -> None:
         await self._http.aclose()
