@@ -281,9 +281,6 @@ class IngestWorker:
         now_ms = int(time.time() * 1000)
         items = [self._decode(message, now_ms) for message in messages]
         candidates = [i for i in items if i.batch is not None and i.error is None]
-        for item in candidates:
-            assert item.batch is not None  # (narrowing for the type checker)
-            item.content = content_hash(item.batch)
         # the look-up's round trip overlaps the computing of the lines
         lookup = asyncio.ensure_future(
             self.conflicts.stored([i.batch for i in candidates if i.batch is not None]))
@@ -334,6 +331,7 @@ class IngestWorker:
                 max_payload_bytes=cfg.max_payload_bytes,
                 max_future_ms=int(self.config.plausibility.max_future_s * 1000), now_ms=now_ms)
             self.plausibility.check(item.batch, topic=topic, now_ms=now_ms)
+            item.content = content_hash(item.batch)
         except WireError as exc:
             item.error = exc
         except Exception as exc:  # any input-driven failure is a dead letter
