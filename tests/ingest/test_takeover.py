@@ -2,7 +2,8 @@
 
 Mosquitto keeps assigning a shared subscription's messages to a member whose persistent
 session outlives its connection; a surviving worker takes that session over after a
-grace period, drains it and ends it (plantstream.ingest.takeover)."""
+grace period, drains it and ends its membership (plantstream.ingest.takeover). A worker
+that returns within the grace period gets its own session back, untouched."""
 
 from __future__ import annotations
 
@@ -16,68 +17,133 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from harness import assert_matches_truth, ingest_config, publish, simulate
+from harness import Simulated, assert_matches_truth, ingest_config, publish, simulate
 
 from plantstream.config import to_toml
 from plantstream.influxql import InfluxQL
-from plantstream.ingest.config import TakeoverConfig
+from plantstream.ingest.config import IngestConfig, TakeoverConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.localstack import InfluxD, Mosquitto
 
 pytestmark = pytest.mark.services
 
 
+class _Victim:
+    """`plantstream ingest run` as a process of its own, to be SIGKILLed."""
+
+    def __init__(self, config: IngestConfig, sim: Simulated, tmp_path: Path) -> None:
+        plant_path = tmp_path / "plant.toml"
+        plant_path.write_bytes(to_toml(sim.plant))
+        self.config_path = tmp_path / "victim.toml"
+        self.config_path.write_bytes(to_toml(msgspec.structs.replace(config,
+                                                                     plant=str(plant_path))))
+        self.log_path = tmp_path / "victim.log"
+        self.starts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
+                 str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+        deadline = time.monotonic() + 30
+        while self.log_path.read_text().count("subscribed") < self.starts:
+            assert self.process.poll() is None and time.monotonic() < deadline, \
+                self.log_path.read_text()
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        assert self.process.wait() == -signal.SIGKILL
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _stored(influxql: InfluxQL) -> int:
+    return int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0)
+
+
+async def _wait_stored(influxql: InfluxQL, expected: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _stored(influxql) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+
+
+def _configs(broker: Mosquitto, influxd: InfluxD, database: str, topic_root: str,
+             tmp_path: Path, takeover: TakeoverConfig) -> tuple[IngestConfig, IngestConfig]:
+    kwargs = dict(broker_port=broker.port, influx_url=influxd.url, database=database,
+                  topic_root=topic_root, spool_dir=tmp_path)
+    return tuple(msgspec.structs.replace(ingest_config(**kwargs, worker=w),  # type: ignore[arg-type]
+                                         takeover=takeover)
+                 for w in ("victim", "survivor"))  # type: ignore[return-value]
+
+
 def test_a_worker_killed_for_good_strands_nothing(broker: Mosquitto, influxd: InfluxD,
                                                   database: str, influxql: InfluxQL,
                                                   topic_root: str, tmp_path: Path) -> None:
     sim = simulate(machines=6, sim_seconds=1200, topic_root=topic_root)
-    kwargs = dict(broker_port=broker.port, influx_url=influxd.url, database=database,
-                  topic_root=topic_root, spool_dir=tmp_path)
-    takeover = TakeoverConfig(after_s=1.0, idle_s=1.0)
-    victim_config = msgspec.structs.replace(ingest_config(**kwargs, worker="victim"),  # type: ignore[arg-type]
-                                            takeover=takeover)
-    plant_path = tmp_path / "plant.toml"
-    plant_path.write_bytes(to_toml(sim.plant))
-    config_path = tmp_path / "victim.toml"
-    config_path.write_bytes(to_toml(msgspec.structs.replace(victim_config,
-                                                            plant=str(plant_path))))
-    log_path = tmp_path / "victim.log"
-    with open(log_path, "wb") as log:
-        victim = subprocess.Popen([sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run",
-                                   "--config", str(config_path)], stdout=log,
-                                  stderr=subprocess.STDOUT)
+    victim_config, survivor_config = _configs(broker, influxd, database, topic_root, tmp_path,
+                                              TakeoverConfig(after_s=1.0, idle_s=1.0))
+    victim = _Victim(victim_config, sim, tmp_path)
+    victim.start()
     try:
-        deadline = time.monotonic() + 30
-        while "subscribed" not in log_path.read_text():
-            assert victim.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        survivor_config = msgspec.structs.replace(
-            ingest_config(**kwargs, worker="survivor"), takeover=takeover)  # type: ignore[arg-type]
-
         async def main() -> IngestWorker:
             worker = IngestWorker(config=survivor_config, plant=sim.plant)
             async with worker:
                 await asyncio.wait_for(worker.connected.wait(), 30)
-                os.kill(victim.pid, signal.SIGKILL)  # and it never comes back
-                await asyncio.to_thread(victim.wait)
+                await asyncio.to_thread(victim.kill)  # and it never comes back
                 await publish(broker.port, sim.messages)
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    stored = int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0)
-                    if stored >= sim.batches:
-                        break
-                    await asyncio.sleep(0.2)
+                await _wait_stored(influxql, sim.batches, timeout_s=60)
                 await worker.stop(timeout_s=10)
             return worker
 
         survivor = asyncio.run(main())
-        assert victim.returncode == -signal.SIGKILL
         assert survivor.takeover.taken_over_messages > 0  # the dead worker's share was parked
         assert survivor.takeover.taken_over_sessions == 1
-        assert survivor.stats.batches + survivor.takeover.taken_over_messages >= sim.batches
-        assert int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0) == sim.batches
+        assert _stored(influxql) == sim.batches
         assert_matches_truth(influxql, sim)
     finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait()
+        victim.stop()
+
+
+def test_a_worker_back_within_the_grace_period_keeps_its_session(
+        broker: Mosquitto, influxd: InfluxD, database: str, influxql: InfluxQL,
+        topic_root: str, tmp_path: Path) -> None:
+    sim = simulate(machines=6, sim_seconds=1200, topic_root=topic_root)
+    victim_config, survivor_config = _configs(broker, influxd, database, topic_root, tmp_path,
+                                              TakeoverConfig(after_s=120.0, idle_s=1.0))
+    victim = _Victim(victim_config, sim, tmp_path)
+    victim.start()
+    try:
+        async def main() -> IngestWorker:
+            worker = IngestWorker(config=survivor_config, plant=sim.plant)
+            async with worker:
+                await asyncio.wait_for(worker.connected.wait(), 30)
+                await asyncio.to_thread(victim.kill)
+                await publish(broker.port, sim.messages)
+                deadline = time.monotonic() + 30  # the survivor stores its share
+                while worker.stats.batches < sim.batches // 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                parked = sim.batches - _stored(influxql)
+                assert "victim" in str(worker.takeover.offline_since)  # it saw the death
+                await asyncio.to_thread(victim.start)  # back under the same id
+                await _wait_stored(influxql, sim.batches, timeout_s=60)
+                assert parked > 0  # the share was parked meanwhile, then resumed
+                await worker.stop(timeout_s=10)
+            return worker
+
+        survivor = asyncio.run(main())
+        assert survivor.takeover.taken_over_sessions == 0
+        assert _stored(influxql) == sim.batches
+        assert_matches_truth(influxql, sim)
+    finally:
+        victim.stop()
