@@ -162,8 +162,11 @@ def _poison(sim: Simulated, topic_root: str) -> list[tuple[str, bytes, str]]:
                 "invalid_field"))
     out.append((health_topic, encode(msgspec.structs.replace(health, t_ms=0)),
                 "timestamp_too_old"))
-    # a topic so long that `deadletter/<site>/<gateway>` would exceed MQTT's 65,535 bytes
-    long_topic = f"{topic_root}/v1/{'s' * 65_400}/{template.gateway}/batch"
+    # a topic so long (65,533 bytes) that `deadletter/<site>/<gateway>`, 5 bytes longer,
+    # would exceed MQTT's 65,535
+    short = f"{topic_root}/v1//{template.gateway}/batch"
+    long_topic = f"{topic_root}/v1/{'s' * (65_533 - len(short))}/{template.gateway}/batch"
+    assert len(long_topic.encode()) == 65_533
     out.append((long_topic, encode(at()), "unexpected_topic"))
     return out
 
