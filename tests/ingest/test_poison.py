@@ -142,7 +142,8 @@ def _poison(sim: Simulated, topic_root: str) -> list[tuple[str, bytes, str]]:
     cases += [
         (topic, _with_machine(at(), meters=[gas]), "implausible_rate"),
         (topic, _with_machine(at(), samples=[SignalSamples(
-            signal="power_kw", offsets_ms=[10**13], values=[1.0])]), "sample_outside_interval"),
+            signal="power_kw", offsets_ms=[10**13, 5], values=[1.0, 2.0])]),
+         "sample_outside_interval"),  # InfluxDB: "time outside range"
         (topic, _with_machine(at(), samples=[SignalSamples(
             signal="power_kw", offsets_ms=[3 * 10**11, 5], values=[1.0, 2.0])]),
          "sample_outside_interval"),
