@@ -157,6 +157,8 @@ class Machine(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     line: Id
     gateway: Id
     ideal_cycle_s: dict[str, PositiveSeconds] = {}  # PRU per product
+    # picks the plausibility limits ingest applies (`[plausibility.limits.<class>]`)
+    device_class: Id = "default"
 
 
 class OeeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -23,6 +23,7 @@ from plantstream.errors import WireError
 
 __all__ = [
     "FORMAT_VERSION",
+    "INT64_MAX",
     "Batch",
     "CounterDelta",
     "Health",
@@ -39,9 +40,10 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+INT64_MAX: Final = 2**63 - 1  # the largest integer line protocol and InfluxDB store
+NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]  # up to 2100-01-01
-OffsetMs = Annotated[int, msgspec.Meta(ge=0)]
+OffsetMs = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 # Finite and non-negative: NaN and infinities fail `ge`, so a meter can never send them.
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0.0)]
@@ -140,7 +142,7 @@ class Health(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     site: Id
     gateway: Id
     t_ms: EpochMs
-    rtt_ms: float | None
+    rtt_ms: NonNegFloat | None
     outages: NonNegInt
     outage_s: NonNegFloat
     backlog_batches: NonNegInt
@@ -207,9 +209,10 @@ def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = No
                 raise fail("sample_arrays_differ",
                            f"{m.machine}/{s.signal}: {len(s.offsets_ms)} offsets, "
                            f"{len(s.values)} values")
-            if s.offsets_ms and s.offsets_ms[-1] >= span:
+            latest = max(s.offsets_ms, default=0)  # every offset, not only the last
+            if latest >= span:
                 raise fail("sample_outside_interval",
-                           f"{m.machine}/{s.signal}: offset {s.offsets_ms[-1]} >= {span}")
+                           f"{m.machine}/{s.signal}: offset {latest} >= {span}")
             for v in s.values:
                 if v is not None and v != v:  # NaN: JSON cannot carry it, msgpack could
                     raise fail("nan_value", f"{m.machine}/{s.signal}: NaN (send null)")

@@ -7,6 +7,7 @@ that need the asset registry (gateway on its own topic, known machines) are here
 
 from __future__ import annotations
 
+import re
 import zlib
 
 from plantstream.config import PlantConfig
@@ -14,9 +15,10 @@ from plantstream.errors import WireError
 from plantstream.topics import Topics
 from plantstream.wire import Batch, decode_batch
 
-__all__ = ["GZIP_MAGIC", "decode_message"]
+__all__ = ["GZIP_MAGIC", "ID", "decode_message"]
 
 GZIP_MAGIC = b"\x1f\x8b"
+ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # `plantstream.wire.Id`: site and gateway ids
 
 
 def _gunzip(payload: bytes, *, limit: int, topic: str, gateway: str) -> bytes:
@@ -40,6 +42,9 @@ def decode_message(*, topic: str, payload: bytes, topics: Topics, plant: PlantCo
     if parsed is None or parsed[2] != "batch":
         raise WireError(reason="unexpected_topic", detail="not a batch topic", topic=topic)
     site, gateway, _ = parsed
+    if not (ID.fullmatch(site) and ID.fullmatch(gateway)):  # a dead-letter topic stays valid
+        raise WireError(reason="unexpected_topic", detail="site or gateway is not a valid id",
+                        topic=topic)
     if len(payload) > max_payload_bytes:
         raise WireError(reason="oversize", detail=f"{len(payload)} bytes > {max_payload_bytes}",
                         topic=topic, gateway=gateway)

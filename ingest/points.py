@@ -61,11 +61,13 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
 
 
 def batch_lines(batch: Batch, plant: PlantConfig, model: StateModel, *, received_ms: int,
-                raw_samples: bool = True) -> list[str]:
-    """The `batch`, `state` and (optionally) `sample` points of one batch."""
+                raw_samples: bool = True, content: str | None = None) -> list[str]:
+    """The `batch`, `state` and (optionally) `sample` points of one batch; `content` is
+    the batch's content hash (plantstream.ingest.conflicts)."""
     site = batch.site
     t0 = batch.t_start_ms
-    out = [f"batch,site={site},gateway={batch.gateway} seq={batch.seq}i,"
+    hashed = "" if content is None else f"content={escape_string(content)},"
+    out = [f"batch,site={site},gateway={batch.gateway} {hashed}seq={batch.seq}i,"
            f"machines={len(batch.machines)}i,samples={batch.sample_count}i,"
            f"backlog={'true' if batch.backlog else 'false'},t_end={batch.t_end_ms}i,"
            f"lag_s={_num((received_ms - batch.t_end_ms) / 1000.0)} {t0}"]

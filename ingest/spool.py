@@ -5,6 +5,12 @@ synchronous=FULL) and the MQTT messages are acknowledged: the points are durable
 A replay task writes the spool back in order when InfluxDB returns. While the spool is
 not empty, new bodies are appended behind it, so the order of writes is kept.
 
+Only transient failures spool a body (connection errors, 5xx, auth, throttling): a
+body InfluxDB refuses is bisected to its refused messages, which are dead-lettered. A
+body appended behind a non-empty spool has not been tried yet; should InfluxDB refuse
+it on replay, the worker writes its other lines and counts each refused line as a
+`store_rejected` dead-letter point (its messages are acknowledged already).
+
 Bound: `max_bytes`. When the spool is full, `append` refuses (returns False); the worker
 then keeps retrying without acknowledging, so the broker holds the messages instead:
 backpressure, and nothing is dropped. Refusals are counted.

@@ -10,16 +10,22 @@ Backpressure: MQTT v5 Receive Maximum (`batching.max_inflight`) caps how many
 unacknowledged messages the broker sends us, so memory stays bounded; while InfluxDB
 is down, nothing is acknowledged and the broker keeps the rest in our persistent
 session (session expiry one hour), which survives a worker restart with the same id.
+A worker that dies and does not come back within `takeover.after_s` has its session
+drained by a surviving worker (plantstream.ingest.takeover): no share stays parked.
+
+Nothing a gateway sends can stop the worker: each message is stored whole or
+dead-lettered whole with a reason (see `process`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -33,9 +39,12 @@ from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
 from plantstream.ingest.components import batch_components
 from plantstream.ingest.config import IngestConfig
-from plantstream.ingest.decode import decode_message
+from plantstream.ingest.conflicts import BatchKey, ConflictCheck, batch_key, content_hash
+from plantstream.ingest.decode import ID, decode_message
+from plantstream.ingest.plausibility import Plausibility, check_components
 from plantstream.ingest.points import batch_lines, component_lines, dirty_lines
 from plantstream.ingest.spool import Spool
+from plantstream.ingest.takeover import OFFLINE, ONLINE, Takeover
 from plantstream.mqtt import mqtt_client
 from plantstream.store.lineprotocol import escape_string
 from plantstream.store.sinks import build_sink
@@ -48,6 +57,58 @@ log = logging.getLogger(__name__)
 
 _HEALTH = msgspec.json.Decoder(Health)
 DEAD_LETTER_PAYLOAD_CAP = 64 * 1024
+# what a batch writes, by machine tag (the `batch` point is keyed by gateway)
+_BATCH_MEASUREMENTS = ("oee_components", "production", "energy", "state", "sample")
+# HTTP statuses by which InfluxDB refuses a body's content (parse errors, field type
+# conflicts, beyond retention, too large); anything else is transient (retry, spool)
+_REFUSED = frozenset({400, 413, 422})
+
+
+@dataclass(slots=True)
+class _Item:
+    """One message of a micro-batch on its way: decoded, computed, stored or dead."""
+
+    message: aiomqtt.Message
+    topic: str
+    payload: bytes
+    batch: Batch | None = None
+    content: str | None = None
+    lines: list[str] = field(default_factory=list)
+    error: WireError | None = None
+
+    @property
+    def gateway(self) -> str:
+        return self.batch.gateway if self.batch is not None else ""
+
+    @property
+    def seq(self) -> int | None:
+        return self.batch.seq if self.batch is not None else None
+
+
+class _Refused(Exception):
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _refused(exc: StoreError) -> bool:
+    return exc.status in _REFUSED
+
+
+def _internal(item: _Item, exc: Exception) -> WireError:
+    log.exception("ingest: unexpected failure on a message from %.200s", item.topic)
+    return WireError(reason="internal_error", detail=f"{type(exc).__name__}: {exc}",
+                     topic=item.topic, gateway=item.gateway, seq=item.seq)
+
+
+def _text(value: str, cap: int) -> str:
+    """A bounded, single-line string field value."""
+    return value[:cap].replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=") \
+        .replace(" ", "\\ ")
 
 
 @dataclass(slots=True)
@@ -70,6 +131,10 @@ class IngestWorker:
         self.model = StateModel(plant.states)
         self.coefficients = load_coefficients()
         self.sink = build_sink(config.influx)
+        self.plausibility = Plausibility(config=config.plausibility, plant=plant)
+        self.conflicts = ConflictCheck(sink=self.sink)
+        self._letter_ms = 0  # the last dead-letter point's timestamp (strictly increasing)
+        self._worker_tag = _tag(config.worker)
         self.spool = Spool(path=config.spool_path, max_bytes=config.spool.max_bytes)
         self._replay_wake = asyncio.Event()
         self.stats = IngestStats()
@@ -79,6 +144,16 @@ class IngestWorker:
         self._group: asyncio.TaskGroup | None = None
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        self.takeover = Takeover(
+            config=config.takeover, mqtt=config.mqtt, topics=self.topics, group=config.group,
+            worker=config.worker, subscriptions=self._subscriptions,
+            receive_maximum=config.batching.max_inflight,
+            max_messages=config.batching.max_messages, process=self.process)
+
+    @property
+    def _subscriptions(self) -> list[str]:
+        return [self.topics.shared(self.config.group, f)
+                for f in (self.topics.all_batches, self.topics.all_health)]
 
     async def __aenter__(self) -> Self:
         await self.sink.ensure_database()
@@ -86,7 +161,9 @@ class IngestWorker:
         await self._group.__aenter__()
         self._tasks = [self._group.create_task(self._run(), name="ingest-run"),
                        self._group.create_task(self._health_forever(), name="ingest-health"),
-                       self._group.create_task(self._replay_forever(), name="ingest-replay")]
+                       self._group.create_task(self._replay_forever(), name="ingest-replay"),
+                       self._group.create_task(self.takeover.run(self._stopping),
+                                               name="ingest-takeover")]
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -116,7 +193,7 @@ class IngestWorker:
         props.SessionExpiryInterval = 3600
         props.ReceiveMaximum = self.config.batching.max_inflight
         client = mqtt_client(self.config.mqtt, identifier=self.config.worker,
-                             clean_start=False, properties=props)
+                             clean_start=False, properties=props, will=self.takeover.will())
         client._client.manual_ack_set(True)  # acknowledge late (see module docstring)
         return client
 
@@ -126,9 +203,11 @@ class IngestWorker:
             try:
                 async with self._client_for_session() as client:
                     self._client = client
-                    group = self.config.group
-                    for topic_filter in (self.topics.all_batches, self.topics.all_health):
-                        await client.subscribe(self.topics.shared(group, topic_filter), qos=1)
+                    for topic_filter in self._subscriptions:
+                        await client.subscribe(topic_filter, qos=1)
+                    presence = self.takeover.presence_topic(self.config.worker)
+                    await client.publish(presence, ONLINE, qos=1, retain=True)
+                    await client.subscribe(self.takeover.presence_filter, qos=1)
                     self.connected.set()
                     attempt = 0
                     log.info("ingest %s subscribed on %s:%d", self.config.worker,
@@ -137,6 +216,8 @@ class IngestWorker:
                         reader = tg.create_task(self._read(client), name="ingest-reader")
                         await self._process_forever(client)
                         reader.cancel()
+                    # a clean stop: the others take the session over unless we return
+                    await client.publish(presence, OFFLINE, qos=1, retain=True)
                     return
             except* aiomqtt.MqttError as group_exc:
                 self.connected.clear()
@@ -150,6 +231,13 @@ class IngestWorker:
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            topic = str(message.topic)
+            if self.takeover.is_presence(topic):
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                self.takeover.on_presence(topic, payload)
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+                continue
             self._inbox.put_nowait(message)  # bounded by Receive Maximum
 
     async def _next_micro_batch(self) -> list[aiomqtt.Message]:
@@ -184,61 +272,122 @@ class IngestWorker:
             await self.process(client, get.result())
 
     async def process(self, client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
-        """Decode, compute, write and then acknowledge one micro-batch."""
+        """Decode, check, compute, write and then acknowledge one micro-batch.
+
+        Every message ends stored whole or dead-lettered whole: a message that fails
+        decoding, plausibility, the conflict check or its own arithmetic, and a message
+        whose lines InfluxDB refuses (found by bisecting the body), goes to the dead
+        letters with the reason; any other exception while handling one message does
+        too (`internal_error`), so no input stops the worker."""
         now_ms = int(time.time() * 1000)
-        lines: list[str] = []
-        dead: list[tuple[aiomqtt.Message, WireError]] = []
-        batches: list[Batch] = []
-        cfg = self.config.batching
-        for message in messages:
-            topic = str(message.topic)
-            payload = bytes(message.payload) if isinstance(message.payload, (bytes, bytearray)) \
-                else str(message.payload).encode()
-            if topic.endswith("/health"):
-                lines.extend(self._health_lines(topic, payload))
-                continue
+        items = [self._decode(message, now_ms) for message in messages]
+        candidates = [i for i in items if i.batch is not None and i.error is None]
+        # the look-up's round trip overlaps the computing of the lines
+        lookup = asyncio.ensure_future(
+            self.conflicts.stored([i.batch for i in candidates if i.batch is not None]))
+        try:
+            for item in candidates:
+                self._compute(item, now_ms)
+        finally:
             try:
-                batch = decode_message(topic=topic, payload=payload, topics=self.topics,
-                                       plant=self.plant, max_payload_bytes=cfg.max_payload_bytes,
-                                       max_future_ms=int(cfg.max_future_s * 1000), now_ms=now_ms)
-            except WireError as exc:
-                dead.append((message, exc))
-                # one point per rejected message: its own millisecond within the batch
-                lines.append(f"dead_letter,reason={exc.reason} topic={escape_string(topic)},"
-                             f"size={len(payload)}i,detail={escape_string(exc.detail[:500])},"
-                             f"count=1i {now_ms + len(dead) - 1}")
-                continue
-            batches.append(batch)
-            lines.extend(component_lines(batch_components(batch, self.plant, self.coefficients)))
-            lines.extend(batch_lines(batch, self.plant, self.model, received_ms=now_ms,
-                                     raw_samples=self.config.write_raw_samples))
-            # a late batch marks its windows for the rollup job to recompute
-            lines.extend(dirty_lines(batch, self.plant, now_ms,
-                                     late_after_s=self.config.rollup.late_after_s))
-        if lines:
-            await self._write_until_stored("\n".join(lines).encode())
-        for message, error in dead:
-            await self._dead_letter(client, message, error)
+                stored_contents = await lookup
+            except Exception:  # a bug in the look-up must not stop the micro-batch
+                log.exception("ingest: conflict look-up failed; written unchecked")
+                stored_contents = {}
+        self._mark_conflicts(candidates, stored_contents)
+        for item, exc in await self._store([i for i in items if i.error is None and i.lines]):
+            item.error = WireError(reason="store_rejected", detail=f"InfluxDB: {exc.reason}",
+                                   topic=item.topic, gateway=item.gateway, seq=item.seq)
+            await self._undo(item)
+        dead = [i for i in items if i.error is not None]
+        if dead:
+            await self._write_dead_letter_points(dead, now_ms)
+        for item in dead:
+            await self._dead_letter(client, item)
         for message in messages:
             if message.qos > 0:
                 client._client.ack(message.mid, message.qos)
+        stored = [i.batch for i in items if i.error is None and i.batch is not None]
         self.stats.messages += len(messages)
-        self.stats.batches += len(batches)
-        self.stats.samples += sum(b.sample_count for b in batches)
-        self.stats.points += len(lines)
+        self.stats.batches += len(stored)
+        self.stats.samples += sum(b.sample_count for b in stored)
+        self.stats.points += sum(len(i.lines) for i in items if i.error is None)
         self.stats.dead_letters += len(dead)
-        if batches:
+        if stored:
             self.stats.newest_t_end_ms = max(self.stats.newest_t_end_ms,
-                                             max(b.t_end_ms for b in batches))
+                                             max(b.t_end_ms for b in stored))
 
-    def _health_lines(self, topic: str, payload: bytes) -> list[str]:
+    def _decode(self, message: aiomqtt.Message, now_ms: int) -> _Item:
+        topic = str(message.topic)
+        payload = message.payload if isinstance(message.payload, bytes) else \
+            bytes(message.payload) if isinstance(message.payload, bytearray) else b""
+        item = _Item(message=message, topic=topic, payload=payload)
+        try:
+            if topic.endswith("/health"):
+                item.lines = self._health_lines(topic, payload, now_ms)
+                return item
+            cfg = self.config.batching
+            item.batch = decode_message(
+                topic=topic, payload=payload, topics=self.topics, plant=self.plant,
+                max_payload_bytes=cfg.max_payload_bytes,
+                max_future_ms=int(self.config.plausibility.max_future_s * 1000), now_ms=now_ms)
+            self.plausibility.check(item.batch, topic=topic, now_ms=now_ms)
+            item.content = content_hash(item.batch)
+        except WireError as exc:
+            item.error = exc
+        except Exception as exc:  # any input-driven failure is a dead letter
+            item.error = _internal(item, exc)
+        return item
+
+    def _mark_conflicts(self, candidates: list[_Item], stored: dict[BatchKey, str]) -> None:
+        """A batch whose interval is stored (or earlier in this micro-batch) with other
+        content is a `conflict`: dead-lettered, the stored version kept."""
+        seen: dict[BatchKey, str] = {}
+        for item in candidates:
+            if item.batch is None or item.content is None or item.error is not None:
+                continue
+            key = batch_key(item.batch)
+            previous = stored.get(key) or seen.get(key)
+            if previous is not None and previous != item.content:
+                item.lines = []
+                item.error = WireError(
+                    reason="conflict", topic=item.topic, gateway=item.gateway, seq=item.seq,
+                    detail=f"interval {key[2]} of {key[0]}/{key[1]} is stored with content "
+                           f"{previous}; this batch (seq {item.batch.seq}) has "
+                           f"{item.content}; the stored version is kept")
+                continue
+            seen[key] = item.content
+
+    def _compute(self, item: _Item, now_ms: int) -> None:
+        batch = item.batch
+        assert batch is not None
+        try:
+            components = batch_components(batch, self.plant, self.coefficients)
+            check_components(components, batch, topic=item.topic)
+            item.lines = component_lines(components)
+            item.lines += batch_lines(batch, self.plant, self.model, received_ms=now_ms,
+                                      raw_samples=self.config.write_raw_samples,
+                                      content=item.content)
+            # a late batch marks its windows for the rollup job to recompute
+            item.lines += dirty_lines(batch, self.plant, now_ms,
+                                      late_after_s=self.config.rollup.late_after_s)
+        except WireError as exc:
+            item.error, item.lines = exc, []
+        except Exception as exc:  # any input-driven failure is a dead letter
+            item.error, item.lines = _internal(item, exc), []
+
+    def _health_lines(self, topic: str, payload: bytes, now_ms: int) -> list[str]:
         parsed = self.topics.parse_gateway_topic(topic)
         try:
             h = _HEALTH.decode(payload)
-        except msgspec.DecodeError:
-            return []
+        except msgspec.ValidationError as exc:
+            raise WireError(reason="invalid_field", detail=str(exc), topic=topic) from None
+        except msgspec.DecodeError as exc:
+            raise WireError(reason="bad_json", detail=str(exc), topic=topic) from None
         if parsed is None or (parsed[0], parsed[1]) != (h.site, h.gateway):
-            return []
+            raise WireError(reason="topic_mismatch", detail="health of another gateway",
+                            topic=topic, gateway=h.gateway)
+        self.plausibility.check_health(h, topic=topic, now_ms=now_ms)
         rtt = "" if h.rtt_ms is None else f"rtt_ms={float(h.rtt_ms)!r},"
         return [f"gateway_health,site={h.site},gateway={h.gateway} {rtt}outages={h.outages}i,"
                 f"outage_s={float(h.outage_s)!r},backlog_batches={h.backlog_batches}i,"
@@ -246,10 +395,66 @@ class IngestWorker:
                 f"source_errors={h.source_errors}i,published_batches={h.published_batches}i "
                 f"{h.t_ms}"]
 
+    async def _store(self, items: list[_Item]) -> list[tuple[_Item, StoreError]]:
+        """Write the items' lines; return the items whose lines InfluxDB refuses.
+
+        A refused body (HTTP 400/413/422) is split in halves and each half written
+        again, down to single messages: the others are stored, the refused ones
+        returned with the database's error. Transient failures retry and spool."""
+        if not items:
+            return []
+        try:
+            await self._write_until_stored("\n".join(
+                line for item in items for line in item.lines).encode())
+            return []
+        except _Refused as refused:
+            if len(items) == 1:
+                return [(items[0], refused.error)]
+            log.info("ingest: InfluxDB refused a body of %d messages (%s); bisecting",
+                     len(items), refused.error.reason)
+            mid = len(items) // 2
+            return await self._store(items[:mid]) + await self._store(items[mid:])
+
+    async def _undo(self, item: _Item) -> None:
+        """InfluxDB writes the lines it can parse of a body it refuses: delete those of a
+        refused batch, so it is dead-lettered whole, never half stored."""
+        batch = item.batch
+        if batch is None:
+            return
+        t0, t1 = batch.t_start_ms, batch.t_end_ms
+        try:
+            for m in batch.machines:
+                for measurement in _BATCH_MEASUREMENTS:
+                    await self.sink.delete(measurement=measurement, tags={"machine": m.machine},
+                                           start_ms=t0, stop_ms=t1)
+            await self.sink.delete(measurement="batch", start_ms=t0, stop_ms=t0 + 1,
+                                   tags={"site": batch.site, "gateway": batch.gateway})
+        except StoreError as exc:
+            log.error("ingest: refused batch %s/%s seq %d may be partly stored (delete "
+                      "failed: %s)", batch.site, batch.gateway, batch.seq, exc)
+
+    async def _write_dead_letter_points(self, dead: list[_Item], now_ms: int) -> None:
+        """One `dead_letter` point per message, at a millisecond of this worker's own
+        (strictly increasing), tagged with the worker: bursts never share a point key."""
+        lines = []
+        for item in dead:
+            assert item.error is not None
+            self._letter_ms = max(now_ms, self._letter_ms + 1)
+            lines.append(f"dead_letter,reason={item.error.reason},worker={self._worker_tag} "
+                         f"topic={escape_string(_text(item.topic, 1024))},"
+                         f"size={len(item.payload)}i,"
+                         f"detail={escape_string(_text(item.error.detail, 500))},"
+                         f"count=1i {self._letter_ms}")
+        try:
+            await self._write_until_stored("\n".join(lines).encode())
+        except _Refused as refused:  # our own lines: a bug, never a reason to stop
+            log.error("ingest: InfluxDB refused dead-letter points: %s", refused.error)
+
     async def _write_until_stored(self, body: bytes) -> None:
         """Return once the points are durable: in InfluxDB, or in the spool after
         `spool.after_failures` failed writes. Until then nothing is acknowledged, so the
-        broker keeps the messages (also when the spool is full: backpressure)."""
+        broker keeps the messages (also when the spool is full: backpressure). Raise
+        `_Refused` when InfluxDB refuses the body itself (never spooled)."""
         if self.spool.depth and self.spool.append(body):
             self._replay_wake.set()  # keep the order: behind what is spooled already
             return
@@ -261,6 +466,8 @@ class IngestWorker:
                 self.stats.last_write_latency_s = time.monotonic() - started
                 return
             except StoreError as exc:
+                if _refused(exc):
+                    raise _Refused(exc) from None
                 self.stats.write_errors += 1
                 attempt += 1
                 if attempt >= self.config.spool.after_failures and self.spool.append(body):
@@ -286,6 +493,10 @@ class IngestWorker:
             try:
                 await self.sink.write(body)
             except StoreError as exc:
+                if _refused(exc):  # spooled while InfluxDB was away, refused now
+                    await self._replay_refused(body.split(b"\n"), exc)
+                    self.spool.remove(spool_id, len(body))
+                    continue
                 attempt += 1
                 delay = random.uniform(0.5, min(10.0, 0.5 * 2 ** min(attempt, 5)))
                 log.debug("ingest: replay failed (%s); next try in %.1f s", exc, delay)
@@ -296,18 +507,58 @@ class IngestWorker:
             if not self.spool.depth:
                 log.info("ingest: spool replayed; InfluxDB is current again")
 
-    async def _dead_letter(self, client: aiomqtt.Client, message: aiomqtt.Message,
-                           error: WireError) -> None:
-        payload = message.payload if isinstance(message.payload, bytes) else b""
+    async def _replay_refused(self, lines: list[bytes], error: StoreError) -> None:
+        """A spooled body InfluxDB refuses: its messages are acknowledged already, so
+        bisect it by line, write the rest, and count each refused line as a dead letter
+        (`store_rejected`, logged with the line). Transient failures wait and retry."""
+        while True:
+            try:
+                await self.sink.write(b"\n".join(lines))
+                return
+            except StoreError as exc:
+                if not _refused(exc):
+                    await asyncio.sleep(1.0)
+                    continue
+                error = exc
+                break
+        if len(lines) == 1:
+            log.error("ingest: InfluxDB refused a spooled line (%s): %r", error.reason,
+                      lines[0][:300])
+            self.stats.dead_letters += 1
+            self._letter_ms = max(int(time.time() * 1000), self._letter_ms + 1)
+            point = (f"dead_letter,reason=store_rejected,worker={self._worker_tag} "
+                     f"topic=\"(spool)\",size={len(lines[0])}i,"
+                     f"detail={escape_string(_text(error.reason, 500))},count=1i "
+                     f"{self._letter_ms}")
+            with contextlib.suppress(StoreError):
+                await self.sink.write(point.encode())
+            return
+        mid = len(lines) // 2
+        await self._replay_refused(lines[:mid], error)
+        await self._replay_refused(lines[mid:], error)
+
+    async def _dead_letter(self, client: aiomqtt.Client, item: _Item) -> None:
+        error = item.error
+        assert error is not None
+        payload = item.payload
         letter = msgspec.json.encode({
-            "reason": error.reason, "detail": error.detail[:2000], "topic": str(message.topic),
-            "gateway": error.gateway, "seq": error.seq, "size": len(payload),
+            "reason": error.reason, "detail": error.detail[:2000], "topic": item.topic,
+            "gateway": error.gateway[:64], "seq": error.seq, "size": len(payload),
             "payload_b64": base64.b64encode(payload[:DEAD_LETTER_PAYLOAD_CAP]).decode(),
             "truncated": len(payload) > DEAD_LETTER_PAYLOAD_CAP})
-        parsed = self.topics.parse_gateway_topic(str(message.topic))
+        parsed = self.topics.parse_gateway_topic(item.topic)
         site, gateway = (parsed[0], parsed[1]) if parsed else ("_", "_")
-        await client.publish(self.topics.deadletter(site=site, gateway=gateway), letter, qos=1)
-        log.info("dead letter from %s: %s", message.topic, error.reason)
+        if not (ID.fullmatch(site) and ID.fullmatch(gateway)):  # a valid topic, always
+            site, gateway = "_", "_"
+        try:
+            await client.publish(self.topics.deadletter(site=site, gateway=gateway), letter,
+                                 qos=1)
+        except aiomqtt.MqttError:
+            raise  # the link is down: reconnect; the message is redelivered
+        except Exception as exc:  # counted in InfluxDB; never stop on it
+            log.error("ingest: dead letter for %.200s not published: %r", item.topic, exc)
+            return
+        log.info("dead letter from %.200s: %s", item.topic, error.reason)
 
     async def _health_forever(self) -> None:
         previous = (time.monotonic(), 0, 0, 0)

@@ -112,7 +112,9 @@ def acl_rules(plant: PlantConfig, policy: AclPolicy, *, source: str = "<plant>"
     rules[policy.ingest_user] = [Rule(access="read", topic=topics.all_batches),
                                  Rule(access="read", topic=topics.all_health),
                                  Rule(access="read", topic=f"{base}/+/+/status"),
-                                 Rule(access="write", topic=f"{base}/deadletter/#")]
+                                 Rule(access="write", topic=f"{base}/deadletter/#"),
+                                 # worker presence and session takeover (ingest/takeover.py)
+                                 Rule(access="readwrite", topic=f"{base}/ingest/#")]
     if policy.monitor_user:
         rules[policy.monitor_user] = [Rule(access="read", topic=f"{base}/#"),
                                       Rule(access="read", topic="$SYS/#")]
@@ -135,9 +137,9 @@ def _check_names(plant: PlantConfig, policy: AclPolicy, *, source: str) -> None:
         if gw.id in service:
             raise ConfigError(source=source, key=f"gateways[{i}].id",
                               reason=f"gateway id {gw.id!r} is also a service user name")
-        if gw.site == "deadletter":  # would share the dead-letter topic tree
+        if gw.site in ("deadletter", "ingest"):  # would share the dead-letter / presence tree
             raise ConfigError(source=source, key=f"gateways[{i}].site",
-                              reason="site id 'deadletter' is reserved")
+                              reason=f"site id {gw.site!r} is reserved")
 
 
 def render_mosquitto_acl(rules: Mapping[str, Sequence[Rule]], *, header: str = "") -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -49,3 +51,28 @@ class InfluxV1Sink:
             raise StoreError(url=self.url, status=None, reason=str(exc)) from None
         if r.status_code != 200:
             raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
+
+    async def query(self, q: str) -> list[dict[str, Any]]:
+        """Run InfluxQL statements (`;`-separated) in one request; their `results`."""
+        try:
+            r = await self._http.post(f"{self.url}/query", data={
+                "db": self.config.database, "q": q, "epoch": "ms",
+                **({"rp": self.config.retention_policy} if self.config.retention_policy
+                   else {})})
+        except httpx.HTTPError as exc:
+            raise StoreError(url=self.url, status=None,
+                             reason=f"{type(exc).__name__}: {exc}") from None
+        if r.status_code != 200:
+            raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
+        results: list[dict[str, Any]] = r.json().get("results", [])
+        for result in results:
+            if "error" in result:
+                raise StoreError(url=self.url, status=400, reason=str(result["error"])[:300])
+        return results
+
+    async def delete(self, *, measurement: str, tags: Mapping[str, str], start_ms: int,
+                     stop_ms: int) -> None:
+        """Delete the points of one series set in [start_ms, stop_ms)."""
+        where = " AND ".join(f"\"{k}\" = '{v}'" for k, v in tags.items())
+        await self.query(f'DELETE FROM "{measurement}" WHERE {where} AND '
+                         f"time >= {start_ms}ms AND time < {stop_ms}ms")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from plantstream.store.config import InfluxConfig
 from plantstream.store.influx_v1 import InfluxV1Sink
@@ -15,6 +16,11 @@ class Sink(Protocol):
     url: str
 
     async def write(self, body: bytes) -> None: ...
+
+    async def query(self, q: str) -> list[dict[str, Any]]: ...
+
+    async def delete(self, *, measurement: str, tags: Mapping[str, str], start_ms: int,
+                     stop_ms: int) -> None: ...
 
     async def ensure_database(self) -> None: ...
 
