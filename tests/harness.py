@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,17 @@ async def publish(port: int, messages: list[tuple[str, bytes]], *, qos: int = 1)
         for i in range(0, len(messages), window):
             await asyncio.gather(*(client.publish(t, p, qos=qos)
                                    for t, p in messages[i:i + window]))
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout_s: float,
+                     what: Callable[[], str], interval_s: float = 0.05) -> None:
+    """Wait for `condition` with a deadline; on timeout fail with `what()` (the evidence),
+    never pass silently and never wait unbounded."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s} s: {what()}")
+        await asyncio.sleep(interval_s)
 
 
 def wait_for_batches(influx: InfluxQL, expected: int, *, timeout_s: float = 60.0) -> int:

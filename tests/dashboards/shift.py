@@ -97,8 +97,9 @@ async def cut_off_gateway_health(result: PipelineResult, *, state_dir: Path,
         clock=ClockConfig(speedup=2000.0, start_ms=result.t_start_ms + SIM_SECONDS * 1000))
     clock = Clock(speedup=2000.0, start_ms=result.t_start_ms + SIM_SECONDS * 1000)
     async with EdgeAgent(config=config, clock=clock) as agent:
-        while len(agent.queue) < 30 or agent.uplink.stats.outages < 1:
-            await asyncio.sleep(0.1)
+        async with asyncio.timeout(120):  # the cut-off gateway queues and sees its outage
+            while len(agent.queue) < 30 or agent.uplink.stats.outages < 1:
+                await asyncio.sleep(0.1)
         return agent.health()
 
 

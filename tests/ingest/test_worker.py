@@ -31,15 +31,18 @@ from tests.harness import (
     publish,
     simulate,
     wait_for_batches,
+    wait_until,
 )
 
 pytestmark = pytest.mark.services
 
 
 async def _run_worker_until(config_kwargs: dict[str, object], simulated_plant: object,
-                            work: object, *, workers: int = 1) -> list[IngestWorker]:
-    """Start workers, run the coroutine `work()`, then stop the workers."""
-    started: list[IngestWorker] = []
+                            work: object, *, workers: int = 1,
+                            started: list[IngestWorker] | None = None) -> list[IngestWorker]:
+    """Start workers (appended to `started`, which `work` may watch), run the coroutine
+    `work()`, then stop the workers."""
+    started = [] if started is None else started
     contexts = [IngestWorker(config=ingest_config(**config_kwargs, worker=f"w{i}"),  # type: ignore[arg-type]
                              plant=simulated_plant)  # type: ignore[arg-type]
                 for i in range(workers)]
@@ -65,12 +68,17 @@ def test_every_batch_published_twice_counts_once(broker: Mosquitto, influxd: Inf
     kwargs = dict(broker_port=broker.port, influx_url=influxd.url, database=database,
                   topic_root=topic_root, spool_dir=tmp_path)
 
+    running: list[IngestWorker] = []
+
     async def work() -> None:
         await publish(broker.port, doubled)
         await asyncio.to_thread(wait_for_batches, influxql, sim.batches)
-        await asyncio.sleep(1.0)  # let the duplicates land too
+        # the duplicates land too: every copy processed, within a deadline
+        await wait_until(lambda: sum(w.stats.batches for w in running) >= 2 * sim.batches,
+                         timeout_s=60, what=lambda: f"{sum(w.stats.batches for w in running)}"
+                         f" of {2 * sim.batches} copies processed")
 
-    workers = asyncio.run(_run_worker_until(kwargs, sim.plant, work))
+    workers = asyncio.run(_run_worker_until(kwargs, sim.plant, work, started=running))
     assert sum(w.stats.batches for w in workers) == 2 * sim.batches  # all were processed
     assert_matches_truth(influxql, sim)
 
@@ -238,7 +246,10 @@ def test_worker_sigkilled_under_load_redelivers(broker: Mosquitto, influxd: Infl
             "from tests.harness import publish; "
             f"asyncio.run(publish({broker.port}, pickle.load(open({str(messages_path)!r}, 'rb'))))"
         )])
-        while int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0) < sim.batches // 4:
+        deadline = time.monotonic() + 60
+        while (stored := int(influxql.scalar('SELECT count("seq") FROM "batch"') or 0)) \
+                < sim.batches // 4:
+            assert time.monotonic() < deadline, f"only {stored} batches stored before the kill"
             time.sleep(0.05)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
