@@ -3,7 +3,9 @@
 An async context manager: entering opens the queue, restores the batcher checkpoint,
 connects the sources and starts named tasks in a TaskGroup (sampling, uplink, health);
 `stop()` closes the open interval at its boundary, waits (bounded) until the broker
-has acknowledged everything queued, then cancels the tasks.
+has acknowledged everything queued. Exiting sets the closing flag every loop checks,
+cancels the tasks and waits for them with a bound (`plantstream.tasks.stop_tasks`:
+on timeout every pending task's stack is logged and the task cancelled again).
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from plantstream.edge.queue import DiskQueue
 from plantstream.edge.readings import Reading
 from plantstream.edge.sources import Source, build_source
 from plantstream.edge.uplink import Uplink
+from plantstream.errors import ServiceError
+from plantstream.tasks import raise_if_cancelling, stop_tasks
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health, encode
 
 __all__ = ["EdgeAgent"]
 
 log = logging.getLogger(__name__)
+
+TASK_STOP_TIMEOUT_S = 10.0  # per round of cancelling the agent's tasks on exit
 
 
 class EdgeAgent:
@@ -66,6 +72,7 @@ class EdgeAgent:
         self.closed_batches = 0
         self.source_errors = 0
         self._stop_at: int | None = None
+        self._closing = False  # set on exit; every loop checks it
         self._sampling_done = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,9 +89,13 @@ class EdgeAgent:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        self._closing = True
+        self.uplink.close()
         try:
-            for task in self._tasks:
-                task.cancel()
+            if not await stop_tasks(self._tasks, timeout_s=TASK_STOP_TIMEOUT_S):
+                # the TaskGroup would wait for them forever: fail with the stacks logged
+                raise ServiceError(service="edge", reason="agent tasks ignored cancellation"
+                                   " (stacks logged)")
             await self._stack.__aexit__(exc_type, exc, tb)
         finally:
             self.queue.close()
@@ -134,7 +145,7 @@ class EdgeAgent:
 
     async def _sample_forever(self) -> None:
         period_s = min(0.2, max(0.005, 1.0 / self.clock.speedup))
-        while True:
+        while not self._closing:
             now = self.clock.now_ms()
             until = now if self._stop_at is None else min(now, self._stop_at)
             closed = self.batcher.add(await self._poll(until))
@@ -184,6 +195,7 @@ class EdgeAgent:
                       published_batches=stats.published_batches)
 
     async def _health_forever(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.config.gateway.health_interval_s)
             await self.uplink.publish_health(encode(self.health()))
+            raise_if_cancelling()  # the publish may have swallowed a cancel (see tasks.py)

@@ -27,6 +27,7 @@ from plantstream import __version__
 from plantstream.config import MqttConfig
 from plantstream.edge.queue import DiskQueue, QueuedBatch
 from plantstream.mqtt import mqtt_client
+from plantstream.tasks import raise_if_cancelling
 from plantstream.topics import GatewayTopics
 from plantstream.wire import Batch, Status, encode
 
@@ -68,6 +69,13 @@ class Uplink:
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
         self._client: aiomqtt.Client | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        """Stop the loops (the owner cancels `run` too; this flag ends them even if a
+        cancellation is swallowed)."""
+        self._closing = True
+        self._wake.set()
 
     def wake(self) -> None:
         self._empty.clear()
@@ -87,13 +95,14 @@ class Uplink:
                              t_ms=int(time.time() * 1000)))
 
     async def run(self) -> None:
-        """Connect, publish, and reconnect forever (until cancelled)."""
+        """Connect, publish, and reconnect until closed or cancelled."""
         attempt = 0
         will = aiomqtt.Will(self.topics.status, self._status("offline"), qos=1, retain=True)
-        while True:
+        while not self._closing:
             try:
                 async with mqtt_client(self.mqtt, identifier=f"edge-{self.gateway}",
                                        will=will, max_inflight=self.max_inflight) as client:
+                    raise_if_cancelling()  # connecting waits through asyncio.wait_for
                     client.pending_calls_threshold = self.max_inflight + 16  # our window
                     self._client = client
                     self._connected()
@@ -103,6 +112,7 @@ class Uplink:
                         self._second_pass_at = time.monotonic() + self.republish_again_s
                     await client.publish(self.topics.status, self._status("online"),
                                          qos=1, retain=True)
+                    raise_if_cancelling()
                     await self._publish_forever(client)
             except aiomqtt.MqttError as exc:
                 self._client = None
@@ -134,7 +144,7 @@ class Uplink:
                      self.gateway, republished, why)
 
     async def _publish_forever(self, client: aiomqtt.Client) -> None:
-        while True:
+        while not self._closing:
             if self._second_pass_at is not None and time.monotonic() >= self._second_pass_at:
                 # A broker that crashed may come back without the ingest tier's shared
                 # subscription (Mosquitto 2.0 does not restore the shared subscription of
@@ -150,10 +160,12 @@ class Uplink:
                 self._empty.set()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
                 continue
             results = await asyncio.gather(*(self._publish(client, b) for b in pending),
                                            return_exceptions=True)
+            raise_if_cancelling()
             acked = [b.seq for b, r in zip(pending, results, strict=True) if r is None]
             if acked:
                 self.queue.acknowledge(acked)
