@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
+
+import msgspec
 
 from plantstream.config import config_hash
 from plantstream.edge.batcher import Batcher, ClosedInterval
@@ -73,6 +76,7 @@ class EdgeAgent:
         self.source_errors = 0
         self._stop_at: int | None = None
         self._closing = False  # set on exit; every loop checks it
+        self._warned_too_large = False
         self._sampling_done = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -167,15 +171,34 @@ class EdgeAgent:
                         interval.t_start_ms, interval.t_end_ms, last_end)
             return
         gw = self.config.gateway
+        samples = sum(len(s.values) for m in interval.machines for s in m.samples)
+        stripped = 0
 
         def encode_batch(seq: int) -> bytes:
-            return encode(Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
-                                t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                                machines=interval.machines))
+            nonlocal stripped
+            batch = Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
+                          t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                          machines=interval.machines)
+            payload = encode(batch)
+            limit = self.uplink.payload_limit()
+            if limit is not None and len(payload) > limit and (
+                    not gw.compress or len(gzip.compress(payload, compresslevel=6)) > limit):
+                # larger than the broker takes (its CONNACK Maximum Packet Size): keep
+                # states, counts and energy, shed the raw samples (counted)
+                if not self._warned_too_large:
+                    self._warned_too_large = True
+                    log.warning("gateway %s: a batch of %d bytes exceeds the broker's maximum "
+                                "packet size (%d bytes of payload); its raw samples are shed "
+                                "(lower flush_interval_s or the sampled signals)",
+                                gw.id, len(payload), limit)
+                stripped = samples
+                payload = encode(msgspec.structs.replace(batch, machines=[
+                    msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
+            return payload
 
-        samples = sum(len(s.values) for m in interval.machines for s in m.samples)
         self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                           encode=encode_batch, checkpoint=interval.checkpoint, samples=samples)
+                           encode=encode_batch, checkpoint=interval.checkpoint,
+                           samples=samples, shed_samples=lambda: stripped)
         self.closed_batches += 1
         self.closed_samples += samples
 
@@ -192,7 +215,8 @@ class EdgeAgent:
                       shed_samples=self.queue.shed_samples,
                       source_errors=self.source_errors + sum(
                           int(getattr(s, "errors", 0)) for s in self.sources),
-                      published_batches=stats.published_batches)
+                      published_batches=stats.published_batches,
+                      refused=dict(stats.refused), shed_batches=self.queue.shed_batches)
 
     async def _health_forever(self) -> None:
         while not self._closing:

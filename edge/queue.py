@@ -66,6 +66,12 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _without_samples(payload: bytes) -> bytes:
+    batch = _DECODER.decode(payload)
+    return encode(msgspec.structs.replace(batch, machines=[
+        msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
+
+
 class DiskQueue:
     def __init__(self, *, path: Path, max_bytes: int = 512 * 1024**2,
                  keep_acked_s: float = 60.0) -> None:
@@ -128,20 +134,26 @@ class DiskQueue:
         return result
 
     def enqueue(self, *, t_start_ms: int, t_end_ms: int, encode: Callable[[int], bytes],
-                checkpoint: dict[str, Any], samples: int = 0) -> int:
+                checkpoint: dict[str, Any], samples: int = 0,
+                shed_samples: Callable[[], int] | None = None) -> int:
         """Assign the next sequence number, store the batch `encode(seq)` and the
-        checkpoint, all in one transaction; then enforce the bound. Returns the seq."""
+        checkpoint, all in one transaction; then enforce the bound. Returns the seq.
+        `shed_samples()`, called after `encode`, says how many of the interval's
+        `samples` the encoding left out (counted as shed)."""
 
         def work(db: sqlite3.Connection) -> int:
             seq = self.next_seq
             payload = encode(seq)
+            shed = shed_samples() if shed_samples is not None else 0
             db.execute("INSERT INTO batches (seq, t_start_ms, t_end_ms, closed_ms, samples, "
                        "payload) VALUES (?, ?, ?, ?, ?, ?)",
-                       (seq, t_start_ms, t_end_ms, _now_ms(), samples, payload))
+                       (seq, t_start_ms, t_end_ms, _now_ms(), samples - shed, payload))
             self._size += len(payload)
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                ("next_seq", str(seq + 1)), ("last_t_end_ms", str(t_end_ms)),
-                ("checkpoint", json.dumps(checkpoint))])
+            meta = [("next_seq", str(seq + 1)), ("last_t_end_ms", str(t_end_ms)),
+                    ("checkpoint", json.dumps(checkpoint))]
+            if shed:
+                meta.append(("shed_samples", str(self.shed_samples + shed)))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
             return seq
 
         seq: int = self._transaction(work)
@@ -163,9 +175,7 @@ class DiskQueue:
                     "ORDER BY seq").fetchall():
                 if size <= self.max_bytes:
                     break
-                batch = _DECODER.decode(payload)
-                slim = encode(msgspec.structs.replace(batch, machines=[
-                    msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
+                slim = _without_samples(payload)
                 db.execute("UPDATE batches SET payload = ?, samples = 0 WHERE seq = ?",
                            (slim, seq))
                 size -= len(payload) - len(slim)
@@ -186,6 +196,29 @@ class DiskQueue:
             self._size = size
 
         self._transaction(work)
+
+    def strip_samples(self, seq: int) -> bytes | None:
+        """Rewrite batch `seq` without its raw samples (counted as shed), e.g. because
+        it is larger than the broker takes. Returns the new payload (None: no such
+        batch)."""
+
+        def work(db: sqlite3.Connection) -> bytes | None:
+            row = db.execute("SELECT samples, payload FROM batches WHERE seq = ?",
+                             (seq,)).fetchone()
+            if row is None:
+                return None
+            samples, payload = int(row[0]), bytes(row[1])
+            if not samples:
+                return payload
+            slim = _without_samples(payload)
+            db.execute("UPDATE batches SET payload = ?, samples = 0 WHERE seq = ?", (slim, seq))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('shed_samples', ?)",
+                       (str(self.shed_samples + samples),))
+            self._size -= len(payload) - len(slim)
+            return slim
+
+        result: bytes | None = self._transaction(work)
+        return result
 
     # --- reading and acknowledging -------------------------------------------------
 
