@@ -115,6 +115,9 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     t_end_ms: EpochMs
     machines: list[MachineInterval]
     backlog: bool = False  # published from the disk backlog after an outage
+    # optional: the gateway epoch, made once per state directory; a gateway that lost
+    # its state starts seqs at 0 again under a new epoch, so (epoch, seq) is never reused
+    epoch: Id | None = None
 
     @property
     def sample_count(self) -> int:

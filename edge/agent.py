@@ -28,6 +28,7 @@ from plantstream.edge.config import EdgeConfig
 from plantstream.edge.queue import DiskQueue
 from plantstream.edge.readings import Reading
 from plantstream.edge.sources import Source, build_source
+from plantstream.edge.statedir import StateDir
 from plantstream.edge.uplink import Uplink
 from plantstream.errors import ServiceError
 from plantstream.tasks import raise_if_cancelling, stop_tasks
@@ -48,9 +49,16 @@ class EdgeAgent:
         gw = config.gateway
         self.clock = clock or Clock(speedup=config.clock.speedup, start_ms=config.clock.start_ms)
         self.flush_ms = gw.flush_interval_s * 1000
-        self.queue = DiskQueue(path=config.state_path / "queue.sqlite",
-                               max_bytes=int(gw.max_queue_mb * 1024**2),
-                               keep_acked_s=gw.keep_acked_s)
+        self.state = StateDir(config.state_path)  # StateDirError: one clear line
+        try:
+            self.queue = DiskQueue(path=config.state_path / "queue.sqlite",
+                                   max_bytes=int(gw.max_queue_mb * 1024**2),
+                                   keep_acked_s=gw.keep_acked_s,
+                                   reserve_bytes=int(gw.reserve_free_mb * 1024**2),
+                                   high_water=self.state.high_water)
+        except BaseException:
+            self.state.release()
+            raise
         self.topics = Topics(root=config.mqtt.topic_root).gateway(site=gw.site, gateway=gw.id)
         self.uplink = Uplink(mqtt=config.mqtt, topics=self.topics, site=gw.site, gateway=gw.id,
                              queue=self.queue, config_hash=config_hash(config),
@@ -103,6 +111,7 @@ class EdgeAgent:
             await self._stack.__aexit__(exc_type, exc, tb)
         finally:
             self.queue.close()
+            self.state.release()
 
     def finish_at(self, end_ms: int) -> None:
         """Close no interval beyond `end_ms` (rounded up to a boundary): a simulation
@@ -157,6 +166,7 @@ class EdgeAgent:
             for interval in closed:
                 self._enqueue(interval)
             if closed:
+                self.queue.flush_high_water()
                 self.uplink.wake()
             if self._stop_at is not None and until >= self._stop_at:
                 self._sampling_done.set()
@@ -178,7 +188,7 @@ class EdgeAgent:
             nonlocal stripped
             batch = Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
                           t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                          machines=interval.machines)
+                          machines=interval.machines, epoch=self.state.epoch)
             payload = encode(batch)
             limit = self.uplink.payload_limit()
             if limit is not None and len(payload) > limit and (
@@ -196,10 +206,11 @@ class EdgeAgent:
                     msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
             return payload
 
-        self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                           encode=encode_batch, checkpoint=interval.checkpoint,
-                           samples=samples, shed_samples=lambda: stripped)
-        self.closed_batches += 1
+        seq = self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                                 encode=encode_batch, checkpoint=interval.checkpoint,
+                                 samples=samples, shed_samples=lambda: stripped)
+        if seq is not None:  # else not stored: counted in the queue's shed_intervals
+            self.closed_batches += 1
         self.closed_samples += samples
 
     def health(self) -> Health:
@@ -216,7 +227,9 @@ class EdgeAgent:
                       source_errors=self.source_errors + sum(
                           int(getattr(s, "errors", 0)) for s in self.sources),
                       published_batches=stats.published_batches,
-                      refused=dict(stats.refused), shed_batches=self.queue.shed_batches)
+                      refused=dict(stats.refused),
+                      shed_batches=self.queue.shed_batches + self.queue.shed_intervals,
+                      storage=self.queue.storage, storage_error=self.queue.storage_error)
 
     async def _health_forever(self) -> None:
         while not self._closing:

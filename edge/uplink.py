@@ -246,13 +246,13 @@ class Uplink:
                                        now + self._backoff_s(self._topic_refusals))
 
     def _accepted(self, seqs: list[int]) -> None:
-        if self._warned:
-            log.warning("gateway %s: the broker accepts batches again (refused so far: %s)",
-                        self.gateway, self.stats.refused)
-            self._warned.clear()
         self._topic_refusals = 0
         for seq in seqs:
             self._batch_retry.pop(seq, None)
+        if self._warned and not self._batch_retry:  # nothing held back any more
+            log.warning("gateway %s: the broker accepts batches again (refused so far: %s)",
+                        self.gateway, self.stats.refused)
+            self._warned.clear()
 
     def _wire_payload(self, payload: bytes, *, backlog: bool) -> bytes:
         if backlog:  # from the backlog: say so in the batch
