@@ -45,7 +45,9 @@ import errno
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -185,13 +187,39 @@ class DiskQueue:
 
     def _salvage(self) -> tuple[dict[int, tuple[Any, ...]], dict[str, str], int]:
         """Every readable batch and meta value of the damaged file, and the highest
-        seq it claims (or the high-water mark)."""
+        seq it claims (or the high-water mark). Read from a copy whose header is
+        made to agree with the file's length (a truncated file is otherwise unreadable
+        as a whole); from the file itself if there is no room for the copy."""
+        copy = self.path.with_name(self.path.name + ".salvage")
+        try:
+            shutil.copyfile(self.path, copy)
+            with open(copy, "r+b") as f:
+                header = f.read(100)
+                if len(header) == 100:
+                    (page_size,) = struct.unpack(">H", header[16:18])
+                    page_size = 65536 if page_size == 1 else page_size
+                    pages = copy.stat().st_size // max(page_size, 512)
+                    (claimed,) = struct.unpack(">I", header[28:32])
+                    if 0 < pages < claimed:
+                        f.seek(28)
+                        f.write(struct.pack(">I", pages))
+            source = copy
+        except OSError:
+            copy.unlink(missing_ok=True)
+            source = self.path
+        try:
+            return self._salvage_from(source)
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def _salvage_from(self, source: Path) -> tuple[dict[int, tuple[Any, ...]], dict[str, str],
+                                                   int]:
         rows: dict[int, tuple[Any, ...]] = {}
         meta: dict[str, str] = {}
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            db = sqlite3.connect(source, isolation_level=None, timeout=5.0)
         except sqlite3.Error:
-            return rows, meta, 0
+            return rows, meta, self.high_water.value if self.high_water else 0
         try:
             db.execute("PRAGMA query_only=1")
             for key in _META_KEYS:
@@ -444,9 +472,10 @@ class DiskQueue:
         if not committed:
             self._unsaved["shed_intervals"] += 1
             self._unsaved["shed_samples"] += samples
-            log.warning("disk queue %s: interval [%d, %d) with %d samples not stored "
-                        "(counted as shed): %s", self.path, t_start_ms, t_end_ms, samples,
-                        self.storage_error)
+            # the condition itself was logged once at error level by `_failed`
+            log.info("disk queue %s: interval [%d, %d) with %d samples not stored "
+                     "(counted as shed): %s", self.path, t_start_ms, t_end_ms, samples,
+                     self.storage_error)
             self._make_room(len(payload))  # so that the next interval fits
             return None
         self._meta_cache.update(meta)
@@ -474,25 +503,40 @@ class DiskQueue:
                  + _file_size(Path(f"{self.path}-shm")))
         return int(self._size * PAGE_OVERHEAD) + files
 
+    def _reusable_bytes(self) -> int:
+        """Free pages inside the database file, which new batches reuse."""
+        return int(self._read("size", lambda db: int(
+            db.execute("PRAGMA freelist_count").fetchone()[0])
+            * int(db.execute("PRAGMA page_size").fetchone()[0]), 0))
+
+    def _excess(self) -> tuple[int, int]:
+        """(bytes over the bound, free bytes of the filesystem)."""
+        used, free = self.disk_bytes(), self.free_bytes()
+        available = used + free + self._reusable_bytes() - self.reserve_bytes
+        return used - min(self.max_bytes, available), free
+
     def enforce_bound(self) -> None:
         """Shed (by the overflow policy) what exceeds `max_bytes` or the free space
-        of the filesystem less the reserve; `storage` becomes `low` while shedding
-        for space."""
-        free = self.free_bytes()
+        of the filesystem (and inside the database file) less the reserve; `storage`
+        is `low` while the filesystem has less free than the reserve."""
+        excess, free = self._excess()
         if free < self.reserve_bytes and self.storage != "error":
-            if self.storage != "low":
+            if "low" not in self._logged:
+                self._logged.add("low")
                 log.warning("disk queue %s: %.1f MiB free, below the %.1f MiB reserve; "
                             "shedding the oldest data", self.path, free / 1024**2,
                             self.reserve_bytes / 1024**2)
             self.storage = "low"
-        elif self.storage == "low":
-            self.storage = "ok"
-        used = self.disk_bytes()
-        if used <= min(self.max_bytes, used + free - self.reserve_bytes):
+        elif free >= 1.5 * self.reserve_bytes:  # hysteresis: no flapping at the reserve
+            if self.storage == "low":
+                self.storage = "ok"
+            if "low" in self._logged:
+                self._logged.discard("low")
+                log.warning("disk queue %s: %.1f MiB free again", self.path, free / 1024**2)
+        if excess <= 0:
             return
         self._checkpoint()  # first give back what the WAL holds beyond the data
-        used, free = self.disk_bytes(), self.free_bytes()
-        excess = used - min(self.max_bytes, used + free - self.reserve_bytes)
+        excess, _ = self._excess()
         if excess > 0:
             self._shed(self._size - int(excess / PAGE_OVERHEAD) - 1)
             self._checkpoint()  # the shedding itself went through the WAL
