@@ -420,3 +420,39 @@ def test_an_unusable_state_directory_fails_once_with_one_clear_line(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "locked by another running agent" in result.stderr
     assert str(state_dir) in result.stderr
+
+
+def test_acknowledgements_that_cannot_be_written_are_not_published_again(
+        small_fs: Path) -> None:
+    """The broker acknowledged, the disk is full: the queue keeps the acknowledgement in
+    memory (the batch is not handed out again) and writes it once space returns."""
+    from plantstream.edge.queue import DiskQueue
+
+    path = small_fs / "edge" / "queue.sqlite"
+    queue = DiskQueue(path=path, max_bytes=64 * 1024**2, keep_acked_s=3600)
+    for seq in range(5):
+        queue.enqueue(t_start_ms=seq * 1000, t_end_ms=(seq + 1) * 1000,
+                      encode=lambda s: msgspec.json.encode(Batch(
+                          v=1, site="s", gateway="g", seq=s, t_start_ms=s * 1000,
+                          t_end_ms=(s + 1) * 1000, machines=[])),
+                      checkpoint={"t_start_ms": 0, "machines": {}})
+    queue._checkpoint()  # an empty WAL: the next write must grow it
+    filler = small_fs / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb", buffering=0) as out:
+        while True:
+            out.write(b"\0" * 4096)
+    try:
+        queue.acknowledge([0, 1])
+        assert queue.storage == "error" and "disk_full" in (queue.storage_error or "")
+        window = queue.next_window(10, live_after_ms=0)
+        assert [b.seq for b in window] == [2, 3, 4]
+        assert len(queue) == 3
+    finally:
+        filler.unlink()
+    queue.acknowledge([2])
+    assert queue.storage == "ok"
+    queue.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        acked = [r[0] for r in db.execute(
+            "SELECT seq FROM batches WHERE acked_ms IS NOT NULL ORDER BY seq")]
+    assert acked == [0, 1, 2]
