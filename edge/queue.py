@@ -266,6 +266,9 @@ class DiskQueue:
         """Salvage a damaged queue into a fresh file; move the damaged files aside."""
         rows, meta, hi = self._salvage()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        if any(self.path.parent.glob(f"{self.path.name}.damaged-{stamp}*")):
+            time.sleep(1.0)  # damaged twice within a second: never overwrite the first set
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         moved: list[str] = []
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{suffix}")
