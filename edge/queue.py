@@ -191,8 +191,11 @@ class DiskQueue:
         made to agree with the file's length (a truncated file is otherwise unreadable
         as a whole); from the file itself if there is no room for the copy."""
         copy = self.path.with_name(self.path.name + ".salvage")
+        copies = [copy] + [Path(f"{copy}{suffix}") for suffix in ("-wal", "-shm")]
         try:
             shutil.copyfile(self.path, copy)
+            if Path(f"{self.path}-wal").exists():  # committed batches may be only there
+                shutil.copyfile(f"{self.path}-wal", f"{copy}-wal")
             with open(copy, "r+b") as f:
                 header = f.read(100)
                 if len(header) == 100:
@@ -205,12 +208,14 @@ class DiskQueue:
                         f.write(struct.pack(">I", pages))
             source = copy
         except OSError:
-            copy.unlink(missing_ok=True)
+            for path in copies:
+                path.unlink(missing_ok=True)
             source = self.path
         try:
             return self._salvage_from(source)
         finally:
-            copy.unlink(missing_ok=True)
+            for path in copies:
+                path.unlink(missing_ok=True)
 
     def _salvage_from(self, source: Path) -> tuple[dict[int, tuple[Any, ...]], dict[str, str],
                                                    int]:
