@@ -91,8 +91,14 @@ class EdgeAgent:
         self.closed_samples = 0
 
     async def __aenter__(self) -> Self:
-        for source in self.sources:
-            await self._stack.enter_async_context(source)
+        try:
+            for source in self.sources:
+                await self._stack.enter_async_context(source)
+        except BaseException:  # no __aexit__ follows a failed enter: release here
+            await self._stack.aclose()
+            self.queue.close()
+            self.state.release()
+            raise
         group = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks = [group.create_task(self._sample_forever(), name="edge-sampling"),
                        group.create_task(self.uplink.run(), name="edge-uplink"),
