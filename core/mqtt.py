@@ -20,13 +20,16 @@ __all__ = ["mqtt_client"]
 def mqtt_client(config: MqttConfig, *, identifier: str, will: aiomqtt.Will | None = None,
                 clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
                 properties: Properties | None = None,
-                max_inflight: int | None = None) -> aiomqtt.Client:
+                max_inflight: int | None = None,
+                client_class: type[aiomqtt.Client] = aiomqtt.Client) -> aiomqtt.Client:
+    """`client_class`: aiomqtt's client or a subclass (see
+    `plantstream.mqttack.acking_client`)."""
     tls_context = None
     if config.tls:
         tls_context = ssl.create_default_context(cafile=config.tls.ca_file)
         if config.tls.cert_file:
             tls_context.load_cert_chain(config.tls.cert_file, config.tls.key_file)
-    return aiomqtt.Client(
+    return client_class(
         hostname=config.host, port=config.port, username=config.username,
         password=config.password.reveal() if config.password else None,
         identifier=identifier, protocol=aiomqtt.ProtocolVersion.V5, will=will,

@@ -117,6 +117,9 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     t_end_ms: EpochMs
     machines: list[MachineInterval]
     backlog: bool = False  # published from the disk backlog after an outage
+    # optional: the gateway epoch, made once per state directory; a gateway that lost
+    # its state starts seqs at 0 again under a new epoch, so (epoch, seq) is never reused
+    epoch: Id | None = None
 
     @property
     def sample_count(self) -> int:
@@ -150,6 +153,14 @@ class Health(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     shed_samples: NonNegInt
     source_errors: NonNegInt
     published_batches: NonNegInt
+    # optional (absent in older agents' messages):
+    # publishes the broker refused, by PUBACK reason ("not_authorized", "packet_too_large")
+    refused: dict[str, NonNegInt] = {}
+    shed_batches: NonNegInt = 0  # whole batches / intervals the disk queue could not keep
+    # the disk queue's storage: ok; low (free space below the reserve: shedding);
+    # error (the last write failed: see storage_error)
+    storage: Literal["ok", "low", "error"] = "ok"
+    storage_error: str | None = None
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -40,6 +40,7 @@ from plantstream.errors import ServiceError
 from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.store.influxql import InfluxQL
+from plantstream.tasks import stack_dump, stop_tasks
 
 __all__ = ["PipelineResult", "run_demo", "run_pipeline", "simulation_start"]
 
@@ -197,31 +198,28 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
                        during: Callable[[], Awaitable[None]] | None = None,
                        gateway_settings: dict[str, Any] | None = None,
                        keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
-    """`_run_pipeline_once` under a wall-clock budget.
-
-    Known issue (not yet diagnosed): about one run in a few, on a loaded machine, the
-    in-process pipeline stalls with the event loop idle. On a stall every task's stack is
-    logged and the run is repeated once in a fresh state directory. Writes are
-    idempotent and the simulation is deterministic, so a repeat rewrites identical points:
-    it cannot hide a lost or double-counted batch.
-    """
-    budget_s = sim_seconds / speedup + drain_timeout_s + 90.0  # retry fits in 300 s
-    for attempt in (1, 2):
-        try:
-            async with asyncio.timeout(budget_s):
-                return await _run_pipeline_once(
-                    broker_port=broker_port, influx_url=influx_url, database=database,
-                    topic_root=topic_root,
-                    state_dir=state_dir if attempt == 1 else state_dir / f"attempt-{attempt}",
-                    machines=machines, sim_seconds=sim_seconds, speedup=speedup, seed=seed,
-                    start_ms=start_ms, during=during, gateway_settings=gateway_settings,
-                    keepalive_s=keepalive_s, drain_timeout_s=drain_timeout_s)
-        except TimeoutError:
-            log.error("pipeline stalled after %.0f s (attempt %d); tasks:", budget_s, attempt)
-            for task in asyncio.all_tasks():
-                log.error("task %s:\n%s", task.get_name(),
-                          "".join(str(frame) + "\n" for frame in task.get_stack()))
-    raise ServiceError(service="pipeline", reason=f"stalled twice (budget {budget_s:.0f} s)")
+    """`_run_pipeline_once` under a wall-clock budget. A run that overruns it is a bug:
+    every task's stack is logged at error level first, then the run is cancelled and
+    fails with a `ServiceError` (no retry: a retry would hide the stall)."""
+    budget_s = sim_seconds / speedup + drain_timeout_s + 90.0
+    run = asyncio.ensure_future(_run_pipeline_once(
+        broker_port=broker_port, influx_url=influx_url, database=database,
+        topic_root=topic_root, state_dir=state_dir, machines=machines,
+        sim_seconds=sim_seconds, speedup=speedup, seed=seed, start_ms=start_ms,
+        during=during, gateway_settings=gateway_settings, keepalive_s=keepalive_s,
+        drain_timeout_s=drain_timeout_s))
+    try:
+        done, _ = await asyncio.wait({run}, timeout=budget_s)
+    except BaseException:  # our caller gave up: never leave the run behind
+        await stop_tasks([run], timeout_s=30.0, rounds=1)
+        raise
+    if run in done:
+        return run.result()
+    log.error("pipeline stalled: not done after %.0f s; every task's stack:\n%s", budget_s,
+              stack_dump(asyncio.all_tasks()))
+    await stop_tasks([run], timeout_s=30.0, rounds=2)
+    raise ServiceError(service="pipeline",
+                       reason=f"stalled: not done after {budget_s:.0f} s (task stacks logged)")
 
 
 @contextlib.contextmanager

@@ -3,18 +3,23 @@
 An async context manager: entering opens the queue, restores the batcher checkpoint,
 connects the sources and starts named tasks in a TaskGroup (sampling, uplink, health);
 `stop()` closes the open interval at its boundary, waits (bounded) until the broker
-has acknowledged everything queued, then cancels the tasks.
+has acknowledged everything queued. Exiting sets the closing flag every loop checks,
+cancels the tasks and waits for them with a bound (`plantstream.tasks.stop_tasks`:
+on timeout every pending task's stack is logged and the task cancelled again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
+
+import msgspec
 
 from plantstream.config import config_hash
 from plantstream.edge.batcher import Batcher, ClosedInterval
@@ -24,13 +29,18 @@ from plantstream.edge.queue import DiskQueue
 from plantstream.edge.readings import Reading
 from plantstream.edge.sources import Source, build_source
 from plantstream.edge.sparkplug_out import SparkplugEdgeNode
+from plantstream.edge.statedir import StateDir
 from plantstream.edge.uplink import Uplink
+from plantstream.errors import ServiceError
+from plantstream.tasks import raise_if_cancelling, stop_tasks
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health, encode
 
 __all__ = ["EdgeAgent"]
 
 log = logging.getLogger(__name__)
+
+TASK_STOP_TIMEOUT_S = 10.0  # per round of cancelling the agent's tasks on exit
 
 
 class EdgeAgent:
@@ -40,9 +50,16 @@ class EdgeAgent:
         gw = config.gateway
         self.clock = clock or Clock(speedup=config.clock.speedup, start_ms=config.clock.start_ms)
         self.flush_ms = gw.flush_interval_s * 1000
-        self.queue = DiskQueue(path=config.state_path / "queue.sqlite",
-                               max_bytes=int(gw.max_queue_mb * 1024**2),
-                               keep_acked_s=gw.keep_acked_s)
+        self.state = StateDir(config.state_path)  # StateDirError: one clear line
+        try:
+            self.queue = DiskQueue(path=config.state_path / "queue.sqlite",
+                                   max_bytes=int(gw.max_queue_mb * 1024**2),
+                                   keep_acked_s=gw.keep_acked_s,
+                                   reserve_bytes=int(gw.reserve_free_mb * 1024**2),
+                                   high_water=self.state.high_water)
+        except BaseException:
+            self.state.release()
+            raise
         self.topics = Topics(root=config.mqtt.topic_root).gateway(site=gw.site, gateway=gw.id)
         self.uplink = Uplink(mqtt=config.mqtt, topics=self.topics, site=gw.site, gateway=gw.id,
                              queue=self.queue, config_hash=config_hash(config),
@@ -71,14 +88,22 @@ class EdgeAgent:
         self.closed_batches = 0
         self.source_errors = 0
         self._stop_at: int | None = None
+        self._closing = False  # set on exit; every loop checks it
+        self._warned_too_large = False
         self._sampling_done = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self.closed_samples = 0
 
     async def __aenter__(self) -> Self:
-        for source in self.sources:
-            await self._stack.enter_async_context(source)
+        try:
+            for source in self.sources:
+                await self._stack.enter_async_context(source)
+        except BaseException:  # no __aexit__ follows a failed enter: release here
+            await self._stack.aclose()
+            self.queue.close()
+            self.state.release()
+            raise
         group = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks = [group.create_task(self._sample_forever(), name="edge-sampling"),
                        group.create_task(self.uplink.run(), name="edge-uplink"),
@@ -89,12 +114,17 @@ class EdgeAgent:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        self._closing = True
+        self.uplink.close()
         try:
-            for task in self._tasks:
-                task.cancel()
+            if not await stop_tasks(self._tasks, timeout_s=TASK_STOP_TIMEOUT_S):
+                # the TaskGroup would wait for them forever: fail with the stacks logged
+                raise ServiceError(service="edge", reason="agent tasks ignored cancellation"
+                                   " (stacks logged)")
             await self._stack.__aexit__(exc_type, exc, tb)
         finally:
             self.queue.close()
+            self.state.release()
 
     def finish_at(self, end_ms: int) -> None:
         """Close no interval beyond `end_ms` (rounded up to a boundary): a simulation
@@ -141,7 +171,7 @@ class EdgeAgent:
 
     async def _sample_forever(self) -> None:
         period_s = min(0.2, max(0.005, 1.0 / self.clock.speedup))
-        while True:
+        while not self._closing:
             now = self.clock.now_ms()
             until = now if self._stop_at is None else min(now, self._stop_at)
             readings = await self._poll(until)
@@ -152,6 +182,7 @@ class EdgeAgent:
             for interval in closed:
                 self._enqueue(interval)
             if closed:
+                self.queue.flush_high_water()
                 self.uplink.wake()
             if self._stop_at is not None and until >= self._stop_at:
                 self._sampling_done.set()
@@ -166,16 +197,36 @@ class EdgeAgent:
                         interval.t_start_ms, interval.t_end_ms, last_end)
             return
         gw = self.config.gateway
+        samples = sum(len(s.values) for m in interval.machines for s in m.samples)
+        stripped = 0
 
         def encode_batch(seq: int) -> bytes:
-            return encode(Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
-                                t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                                machines=interval.machines))
+            nonlocal stripped
+            batch = Batch(v=1, site=gw.site, gateway=gw.id, seq=seq,
+                          t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                          machines=interval.machines, epoch=self.state.epoch)
+            payload = encode(batch)
+            limit = self.uplink.payload_limit()
+            if limit is not None and len(payload) > limit and (
+                    not gw.compress or len(gzip.compress(payload, compresslevel=6)) > limit):
+                # larger than the broker takes (its CONNACK Maximum Packet Size): keep
+                # states, counts and energy, shed the raw samples (counted)
+                if not self._warned_too_large:
+                    self._warned_too_large = True
+                    log.warning("gateway %s: a batch of %d bytes exceeds the broker's maximum "
+                                "packet size (%d bytes of payload); its raw samples are shed "
+                                "(lower flush_interval_s or the sampled signals)",
+                                gw.id, len(payload), limit)
+                stripped = samples
+                payload = encode(msgspec.structs.replace(batch, machines=[
+                    msgspec.structs.replace(m, samples=[]) for m in batch.machines]))
+            return payload
 
-        samples = sum(len(s.values) for m in interval.machines for s in m.samples)
-        self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
-                           encode=encode_batch, checkpoint=interval.checkpoint, samples=samples)
-        self.closed_batches += 1
+        seq = self.queue.enqueue(t_start_ms=interval.t_start_ms, t_end_ms=interval.t_end_ms,
+                                 encode=encode_batch, checkpoint=interval.checkpoint,
+                                 samples=samples, shed_samples=lambda: stripped)
+        if seq is not None:  # else not stored: counted in the queue's shed_intervals
+            self.closed_batches += 1
         self.closed_samples += samples
 
     def health(self) -> Health:
@@ -191,9 +242,13 @@ class EdgeAgent:
                       shed_samples=self.queue.shed_samples,
                       source_errors=self.source_errors + sum(
                           int(getattr(s, "errors", 0)) for s in self.sources),
-                      published_batches=stats.published_batches)
+                      published_batches=stats.published_batches,
+                      refused=dict(stats.refused),
+                      shed_batches=self.queue.shed_batches + self.queue.shed_intervals,
+                      storage=self.queue.storage, storage_error=self.queue.storage_error)
 
     async def _health_forever(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.config.gateway.health_interval_s)
             await self.uplink.publish_health(encode(self.health()))
+            raise_if_cancelling()  # the publish may have swallowed a cancel (see tasks.py)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import time
 
 from plantstream.edge.agent import EdgeAgent
-from plantstream.edge.config import load_edge_config
+from plantstream.edge.config import EdgeConfig, load_edge_config
 from plantstream.edge.sources import build_source
 from plantstream.errors import PlantStreamError
-from plantstream.mqtt import mqtt_client
+from plantstream.mqttack import AckingClient, acking_client, is_refusal, reason_name
 from plantstream.sdnotify import notify, watchdog_forever
 from plantstream.signals import stop_event
+from plantstream.topics import Topics
 
 __all__ = ["register"]
 
@@ -76,11 +79,35 @@ def _check(args: argparse.Namespace) -> int:
                 ok = False
                 print(f"source  FAIL {source.name}: {exc}")
         try:
-            async with mqtt_client(config.mqtt, identifier=f"edge-{config.gateway.id}-check"):
+            async with acking_client(config.mqtt,
+                                     identifier=f"edge-{config.gateway.id}-check") as client:
                 print(f"broker  ok   {config.mqtt.host}:{config.mqtt.port}")
+                ok = await _probe_batch_topic(client, config) and ok
         except Exception as exc:  # report any failure to connect, whatever its kind
             ok = False
             print(f"broker  FAIL {config.mqtt.host}:{config.mqtt.port}: {exc}")
 
     asyncio.run(probe())
     return 0 if ok else 1
+
+
+async def _probe_batch_topic(client: AckingClient, config: EdgeConfig) -> bool:
+    """Does the broker take the gateway's batches? Published again: the newest batch on
+    disk (ingest writes are idempotent, so a batch delivered twice changes nothing)."""
+    gw = config.gateway
+    topic = Topics(root=config.mqtt.topic_root).gateway(site=gw.site, gateway=gw.id).batch
+    path = config.state_path / "queue.sqlite"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT payload FROM batches ORDER BY seq DESC LIMIT 1").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None:
+        print(f"topic   skip {topic}: no batch on disk to probe it with")
+        return True
+    code = await client.publish_acked(topic, bytes(row[0]), timeout=10.0)
+    if is_refusal(code):
+        print(f"topic   FAIL {topic}: the broker refuses it: {reason_name(code)} (0x{code:02x})")
+        return False
+    print(f"topic   ok   {topic}")
+    return True

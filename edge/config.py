@@ -24,6 +24,8 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
     # disk queue bound; beyond it raw samples are shed first (see plantstream.edge.queue)
     max_queue_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+    # free space the queue leaves on its filesystem: below it, it sheds like over the bound
+    reserve_free_mb: Annotated[float, msgspec.Meta(ge=0)] = 16.0
     # acknowledged batches are republished after a reconnect within this window
     keep_acked_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # share of each publish window given to the backlog while live data flows

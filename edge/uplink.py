@@ -1,13 +1,18 @@
 """The MQTT uplink of a gateway: birth and will, publishing from the disk queue,
 reconnecting with exponential backoff and jitter, and link statistics.
 
-A batch counts as delivered only after the broker's PUBACK (QoS 1; aiomqtt's `publish`
-returns when paho reports the PUBACK); after every reconnect, batches acknowledged
-within the queue's `keep_acked_s` window are published again, in case the broker lost
-them. A batch published twice is a duplicate the ingest tier absorbs (idempotent
-writes). Known limit: aiomqtt 2.5 does not surface an MQTT v5 PUBACK reason code, so a
-publish the broker refuses with a reason code (e.g. not authorized) counts as
-delivered; the broker ACL must allow a gateway's own topics.
+A batch counts as delivered only after the broker's PUBACK (QoS 1) with a success
+reason code. A refused publish (MQTT v5 reason code >= 0x80: not authorized, quota
+exceeded, packet too large...) leaves the batch in the queue; it is counted by reason
+(`LinkStats.refused`, the gateway's health), logged once per reason at warning level,
+and retried with exponential backoff: the whole topic for reasons about the topic or
+the client (not authorized, quota...), only that batch for reasons about the packet
+(too large, payload format). A batch larger than the broker's Maximum Packet Size
+(from the CONNACK) is never sent: its raw samples are shed (counted) first.
+
+After every reconnect, batches acknowledged within the queue's `keep_acked_s` window
+are published again, in case the broker lost them. A batch published twice is a
+duplicate the ingest tier absorbs (idempotent writes).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import gzip
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiomqtt
 import msgspec
@@ -26,13 +31,20 @@ import msgspec
 from plantstream import __version__
 from plantstream.config import MqttConfig
 from plantstream.edge.queue import DiskQueue, QueuedBatch
-from plantstream.mqtt import mqtt_client
+from plantstream.mqttack import AckingClient, acking_client, is_refusal, reason_name
+from plantstream.tasks import raise_if_cancelling
 from plantstream.topics import GatewayTopics
 from plantstream.wire import Batch, Status, encode
 
 __all__ = ["LinkStats", "Uplink"]
 
 log = logging.getLogger(__name__)
+
+REFUSED_BACKOFF_MAX_S = 30.0  # longest wait before a refused publish is tried again
+# reasons that concern this one packet; any other refusal holds back the whole topic
+_PACKET_REASONS = frozenset({0x95, 0x99})
+# MQTT fixed header, topic length, packet id and properties length, at most
+_PUBLISH_OVERHEAD = 16
 
 _BATCH_DECODER = msgspec.json.Decoder(Batch)
 
@@ -45,6 +57,7 @@ class LinkStats:
     outage_started: float | None = None
     published_batches: int = 0
     rtt_ms: float | None = None
+    refused: dict[str, int] = field(default_factory=dict)  # refused publishes by reason
 
 
 class Uplink:
@@ -67,7 +80,21 @@ class Uplink:
         self.stats = LinkStats()
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self._client: AckingClient | None = None
+        self._closing = False
+        self.max_packet_size: int | None = None  # the broker's, from the last CONNACK
+        # refused publishes wait: the whole topic until `_topic_retry_at`, single
+        # batches (packet-level reasons) until `_batch_retry_at[seq]`
+        self._topic_refusals = 0
+        self._topic_retry_at = 0.0
+        self._batch_retry: dict[int, tuple[int, float]] = {}  # seq -> (refusals, retry at)
+        self._warned: set[str] = set()  # reasons logged since the last accepted batch
+
+    def close(self) -> None:
+        """Stop the loops (the owner cancels `run` too; this flag ends them even if a
+        cancellation is swallowed)."""
+        self._closing = True
+        self._wake.set()
 
     def wake(self) -> None:
         self._empty.clear()
@@ -87,15 +114,17 @@ class Uplink:
                              t_ms=int(time.time() * 1000)))
 
     async def run(self) -> None:
-        """Connect, publish, and reconnect forever (until cancelled)."""
+        """Connect, publish, and reconnect until closed or cancelled."""
         attempt = 0
         will = aiomqtt.Will(self.topics.status, self._status("offline"), qos=1, retain=True)
-        while True:
+        while not self._closing:
             try:
-                async with mqtt_client(self.mqtt, identifier=f"edge-{self.gateway}",
-                                       will=will, max_inflight=self.max_inflight) as client:
+                async with acking_client(self.mqtt, identifier=f"edge-{self.gateway}",
+                                         will=will, max_inflight=self.max_inflight) as client:
+                    raise_if_cancelling()  # connecting waits through asyncio.wait_for
                     client.pending_calls_threshold = self.max_inflight + 16  # our window
                     self._client = client
+                    self.max_packet_size = client.max_packet_size
                     self._connected()
                     attempt = 0
                     self._republish("on connect")
@@ -103,6 +132,7 @@ class Uplink:
                         self._second_pass_at = time.monotonic() + self.republish_again_s
                     await client.publish(self.topics.status, self._status("online"),
                                          qos=1, retain=True)
+                    raise_if_cancelling()
                     await self._publish_forever(client)
             except aiomqtt.MqttError as exc:
                 self._client = None
@@ -133,8 +163,19 @@ class Uplink:
             log.info("gateway %s: republishing %d recently acknowledged batches (%s)",
                      self.gateway, republished, why)
 
-    async def _publish_forever(self, client: aiomqtt.Client) -> None:
-        while True:
+    def payload_limit(self) -> int | None:
+        """The largest batch payload the broker takes (its CONNACK Maximum Packet Size
+        less the PUBLISH overhead), or None while unknown."""
+        if self.max_packet_size is None:
+            return None
+        return self.max_packet_size - _PUBLISH_OVERHEAD - len(self.topics.batch.encode())
+
+    def _due(self, batch: QueuedBatch, now: float) -> bool:
+        retry = self._batch_retry.get(batch.seq)
+        return retry is None or retry[1] <= now
+
+    async def _publish_forever(self, client: AckingClient) -> None:
+        while not self._closing:
             if self._second_pass_at is not None and time.monotonic() >= self._second_pass_at:
                 # A broker that crashed may come back without the ingest tier's shared
                 # subscription (Mosquitto 2.0 does not restore the shared subscription of
@@ -143,34 +184,95 @@ class Uplink:
                 # reconnect backoff (at most 10 s) has surely run out.
                 self._second_pass_at = None
                 self._republish("second pass after reconnect")
+            now = time.monotonic()
             live_after_ms = int((time.time() - self.backlog_after_s) * 1000)
-            pending = self.queue.next_window(self.max_inflight, live_after_ms=live_after_ms,
-                                             backlog_share=self.backlog_share)
+            window = self.queue.next_window(self.max_inflight + len(self._batch_retry),
+                                            live_after_ms=live_after_ms,
+                                            backlog_share=self.backlog_share)
+            pending = ([b for b in window if self._due(b, now)][:self.max_inflight]
+                       if now >= self._topic_retry_at else [])
             if not pending:
-                self._empty.set()
+                if not window:
+                    self._empty.set()
                 self._wake.clear()
+                wait_s = 1.0
+                if window:  # refused batches wait for their retry time
+                    retry_at = self._topic_retry_at if now < self._topic_retry_at else min(
+                        (r[1] for r in self._batch_retry.values()), default=now + 1.0)
+                    wait_s = min(1.0, max(0.01, retry_at - now))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    async with asyncio.timeout(wait_s):
+                        await self._wake.wait()
                 continue
             results = await asyncio.gather(*(self._publish(client, b) for b in pending),
                                            return_exceptions=True)
-            acked = [b.seq for b, r in zip(pending, results, strict=True) if r is None]
+            raise_if_cancelling()
+            acked: list[int] = []
+            for queued, result in zip(pending, results, strict=True):
+                if isinstance(result, int) and not is_refusal(result):
+                    acked.append(queued.seq)
+                elif isinstance(result, int):
+                    self._refused(queued.seq, result)
             if acked:
                 self.queue.acknowledge(acked)
                 self.stats.published_batches += len(acked)
+                self._accepted(acked)
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
                 raise errors[0]
 
-    async def _publish(self, client: aiomqtt.Client, queued: QueuedBatch) -> None:
-        payload = queued.payload
-        waited_s = time.time() - queued.closed_ms / 1000.0
-        if waited_s > self.backlog_after_s:  # from the backlog: say so in the batch
-            batch = _BATCH_DECODER.decode(payload)
-            payload = encode(msgspec.structs.replace(batch, backlog=True))
-        if self.compress:
-            payload = gzip.compress(payload, compresslevel=6)
-        await client.publish(self.topics.batch, payload, qos=1)
+    def _backoff_s(self, refusals: int) -> float:
+        return random.uniform(0.5, 1.0) * min(REFUSED_BACKOFF_MAX_S,
+                                              0.5 * float(1 << min(refusals, 10)))
+
+    def _count_refusal(self, topic: str, code: int) -> str:
+        reason = reason_name(code)
+        self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
+        if reason not in self._warned:
+            self._warned.add(reason)
+            log.warning("gateway %s: the broker refuses publishes on %s: %s (0x%02x); "
+                        "kept queued, retried with backoff", self.gateway, topic, reason, code)
+        return reason
+
+    def _refused(self, seq: int, code: int) -> None:
+        self._count_refusal(self.topics.batch, code)
+        now = time.monotonic()
+        if code in _PACKET_REASONS:
+            refusals = self._batch_retry.get(seq, (0, 0.0))[0] + 1
+            self._batch_retry[seq] = (refusals, now + self._backoff_s(refusals))
+        else:
+            self._topic_refusals += 1
+            self._topic_retry_at = max(self._topic_retry_at,
+                                       now + self._backoff_s(self._topic_refusals))
+
+    def _accepted(self, seqs: list[int]) -> None:
+        self._topic_refusals = 0
+        for seq in seqs:
+            self._batch_retry.pop(seq, None)
+        if self._warned and not self._batch_retry:  # nothing held back any more
+            log.warning("gateway %s: the broker accepts batches again (refused so far: %s)",
+                        self.gateway, self.stats.refused)
+            self._warned.clear()
+
+    def _wire_payload(self, payload: bytes, *, backlog: bool) -> bytes:
+        if backlog:  # from the backlog: say so in the batch
+            payload = encode(msgspec.structs.replace(_BATCH_DECODER.decode(payload),
+                                                     backlog=True))
+        return gzip.compress(payload, compresslevel=6) if self.compress else payload
+
+    async def _publish(self, client: AckingClient, queued: QueuedBatch) -> int:
+        """Publish one batch; return the PUBACK reason code."""
+        backlog = time.time() - queued.closed_ms / 1000.0 > self.backlog_after_s
+        payload = self._wire_payload(queued.payload, backlog=backlog)
+        limit = self.payload_limit()
+        if limit is not None and len(payload) > limit:
+            # queued before the broker's limit was known: shed its raw samples
+            slim = self.queue.strip_samples(queued.seq)
+            if slim is not None:
+                payload = self._wire_payload(slim, backlog=backlog)
+            if len(payload) > limit:
+                return 0x95  # still too large: held back like a refusal of the packet
+        return await client.publish_acked(self.topics.batch, payload)
 
     async def publish_health(self, payload: bytes) -> None:
         """Publish a health message (QoS 1) and measure the broker round trip."""
@@ -179,7 +281,10 @@ class Uplink:
             return
         started = time.monotonic()
         try:
-            await client.publish(self.topics.health, payload, qos=1, timeout=5.0)
+            code = await client.publish_acked(self.topics.health, payload, timeout=5.0)
         except aiomqtt.MqttError:
+            return
+        if is_refusal(code):
+            self._count_refusal(self.topics.health, code)
             return
         self.stats.rtt_ms = (time.monotonic() - started) * 1000.0

@@ -100,8 +100,10 @@ def test_queue_overflow_sheds_raw_samples_keeps_kpi_data(influxd: InfluxD, datab
     async def cut() -> None:
         # Down from 2.5 s until after the simulated end (2 h of plant time in 7.2 s):
         # the last ~470 batches wait on disk beside the ~250 acknowledged ones kept for
-        # republishing: all 720 are 443 kB with samples, 327 kB without (measured), so a
-        # 0.37 MiB bound sheds samples and never a batch.
+        # republishing: all 720 take 553 kB on disk with samples, 418 kB without (pages
+        # and the shared-memory file; the WAL is checkpointed before shedding), and with
+        # the acknowledged ones stripped still 507 kB: a 0.45 MiB bound sheds samples of
+        # unacknowledged batches too, and never a batch.
         await asyncio.sleep(2.5)
         broker.kill()
         await asyncio.sleep(7.5)
@@ -110,7 +112,7 @@ def test_queue_overflow_sheds_raw_samples_keeps_kpi_data(influxd: InfluxD, datab
     try:
         result = _run(broker, influxd, database, topic_root, tmp_path, machines=1,
                       sim_seconds=2 * 3600, speedup=1000.0, during=cut,
-                      gateway_settings={"max_queue_mb": 0.37, "keep_acked_s": 60.0,
+                      gateway_settings={"max_queue_mb": 0.45, "keep_acked_s": 60.0,
                                         "republish_again_s": 12.0})
     finally:
         broker.stop()
