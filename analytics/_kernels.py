@@ -117,18 +117,20 @@ def _emit(s: int, a: int, b: int, col: int, minor: bool, win: np.ndarray,
 
 
 @kernel
-def _emit_run(s: int, start: int, end: int, code: float, minor_ms: int,
+def _emit_run(s: int, start: int, end: int, code: float, minor_ms: int, judged: bool,
               tab_lo: np.ndarray, tab_hi: np.ndarray, tab_elem: np.ndarray,
               tab_minor: np.ndarray, win: np.ndarray, cal_t: np.ndarray,
               cal_kind: np.ndarray, acc: np.ndarray) -> None:
+    """Emit the run [start, end); only a `judged` run (whole, closed) can be a minor stop."""
     col, candidate = _lookup(code, tab_lo, tab_hi, tab_elem, tab_minor)
-    minor = candidate and (end - start) < minor_ms
+    minor = judged and candidate and (end - start) < minor_ms
     _emit(s, start, end, COL_MINOR if minor else col, minor, win, cal_t, cal_kind, acc)
 
 
 @kernel
 def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.ndarray,
-                  seg_start: np.ndarray, seg_end: np.ndarray, max_hold_ms: int,
+                  seg_start: np.ndarray, seg_end: np.ndarray, seg_since: np.ndarray,
+                  open_end: bool, max_hold_ms: int,
                   carry_valid: np.ndarray, carry_start: np.ndarray, carry_last: np.ndarray,
                   carry_code: np.ndarray, final: bool, tab_lo: np.ndarray,
                   tab_hi: np.ndarray, tab_elem: np.ndarray, tab_minor: np.ndarray,
@@ -143,6 +145,13 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
     time each series covers in this chunk. When `final` is False the last run of each
     series is not counted but carried (`carry_*`), so that runs and minor stops are
     judged whole across chunk boundaries.
+
+    Batches (ingest) judge a stop on its whole length without a carry: `seg_since[s]`
+    is when the state of the series' first sample began; when that is before
+    `seg_start[s]` and the first sample is at `seg_start[s]`, the first run continues a
+    run that began earlier and is not judged here (its classification is written when
+    it ends, see `ingest.stops`). With `open_end`, the last run of each series is still
+    going on at `seg_end` and is not judged either: an open stop is not a minor stop.
     """
     n_series = seg.size - 1
     for s in range(n_series):
@@ -152,6 +161,7 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
         run_start = carry_start[s]
         run_last = carry_last[s]
         run_code = carry_code[s]
+        judged = True  # the current run started here (or is carried whole)
         if not have_run:
             first = t_base + offsets[i] if i < i_end else seg_end[s]
             if first > seg_start[s]:
@@ -167,18 +177,20 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
                     end = run_last + max_hold_ms
                     if end > t:
                         end = t
-                    _emit_run(s, run_start, end, run_code, minor_ms, tab_lo, tab_hi,
-                              tab_elem, tab_minor, win, cal_t, cal_kind, acc)
+                    _emit_run(s, run_start, end, run_code, minor_ms, judged, tab_lo,
+                              tab_hi, tab_elem, tab_minor, win, cal_t, cal_kind, acc)
                     if end < t:
                         _emit(s, end, t, COL_MISSING, False, win, cal_t, cal_kind, acc)
                     run_start = t
                     run_last = t
                     run_code = c
+                    judged = True
             else:
                 have_run = True
                 run_start = t
                 run_last = t
                 run_code = c
+                judged = not (i == seg[s] and t == seg_start[s] and seg_since[s] < t)
             # fast scan to the end of the run
             j = i + 1
             prev = offsets[i]
@@ -204,8 +216,9 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
                 if end > seg_end[s] or end < run_last:  # < : overflow of a huge hold
                     end = seg_end[s]
                 if end > run_start:
-                    _emit_run(s, run_start, end, run_code, minor_ms, tab_lo, tab_hi,
-                              tab_elem, tab_minor, win, cal_t, cal_kind, acc)
+                    _emit_run(s, run_start, end, run_code, minor_ms,
+                              judged and not open_end, tab_lo, tab_hi, tab_elem,
+                              tab_minor, win, cal_t, cal_kind, acc)
                 else:
                     end = run_start
                 if end < seg_end[s]:

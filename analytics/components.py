@@ -6,9 +6,12 @@ windows (`TimeComponents.add` is a plain sum), so KPIs over any window or group 
 ratios of sums. Time elements come from the numba kernel (`elements.time_element_ms`)
 for all machines of one or many batches in one call.
 
-A minor stop is judged by its length inside the batch (a batch does not know when a
-state that was already on at its start began); a recompute over the raw history
-(`recompute`) judges stops whole across batch boundaries.
+A minor stop is judged on its whole length, never on the part inside one batch: a run
+that is still going on at t_end is not judged (an open stop is not a minor stop), and
+a run that began before t_start (`state_since_ms` on the wire) is not judged here
+either; when such a stop ends, `plantstream.ingest.stops` writes its classification
+for its whole length. So the sums over batches do not depend on how the timeline was
+cut into batches.
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     codes[:] = code_list
     seg_start = np.array([b.t_start_ms for b, _ in intervals], dtype=np.int64)
     seg_end = np.array([b.t_end_ms for b, _ in intervals], dtype=np.int64)
+    seg_since = np.array([b.t_start_ms if m.state_since_ms is None else m.state_since_ms
+                          for b, m in intervals], dtype=np.int64)
     t_lo, t_hi = int(seg_start.min()), int(seg_end.max())
     windows = np.array([t_lo, t_hi], dtype=np.int64)
     totals = time_element_ms(
         t_ms, codes, segments, windows=windows, model=state_model,
         calendar=calendar.arrays(t_lo, t_hi) if calendar is not None else None,
-        seg_start=seg_start, seg_end=seg_end, max_hold_ms=FOREVER_MS,
+        seg_start=seg_start, seg_end=seg_end, seg_since=seg_since, open_end=True,
+        max_hold_ms=FOREVER_MS,
         minor_stop_threshold_s=plant.oee.minor_stop_threshold_s, check=False)
     out: list[list[MachineComponents]] = []
     sums: list[list[int]] = totals.ms[:, 0, :].tolist()

@@ -93,7 +93,12 @@ class SignalSamples(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class MachineInterval(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Everything one machine did inside the batch interval."""
+    """Everything one machine did inside the batch interval.
+
+    `state_since_ms` (optional): when `state_at_start` began, at or before t_start, so
+    that a stop is judged on its whole length when it ends, whatever the batch length.
+    Absent: unknown (the state is taken to begin at t_start).
+    """
 
     machine: Id
     state_at_start: NonNegInt
@@ -102,6 +107,7 @@ class MachineInterval(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     meters: list[MeterDelta] = []
     samples: list[SignalSamples] = []
     registers: dict[str, float] = {}  # raw counter registers at the end, for audit
+    state_since_ms: EpochMs | None = None
 
 
 class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -189,6 +195,9 @@ def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = No
         if m.machine in seen:
             raise fail("duplicate_machine", f"machine {m.machine} appears twice")
         seen.add(m.machine)
+        if m.state_since_ms is not None and m.state_since_ms > t0:
+            raise fail("state_since_after_start",
+                       f"{m.machine}: state_since_ms {m.state_since_ms} > t_start_ms {t0}")
         previous = t0
         for change in m.changes:
             if not t0 <= change.t_ms < t1:

@@ -66,6 +66,8 @@ class _Meter:
 class _Machine:
     state: int | None = None
     state_at_start: int | None = None
+    since_ms: int | None = None  # when `state` began (None: unknown)
+    since_at_start: int | None = None  # when the state at the interval start began
     changes: list[StateChange] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # product -> kind -> n
     meters: dict[str, _Meter] = field(default_factory=dict)
@@ -127,11 +129,14 @@ class Batcher:
         m = self._machine(r.machine)
         if isinstance(r, StateReading):
             if m.state_at_start is None and m.state is None:
+                # first sight: the batch says the state holds from the interval start
                 m.state_at_start = r.state
+                m.since_ms = m.since_at_start = self.t_start_ms
             elif r.state != m.state:
                 if m.state_at_start is None:
                     m.state_at_start = m.state
                 m.changes.append(StateChange(r.t_ms, r.state))
+                m.since_ms = r.t_ms
             m.state = r.state
         elif isinstance(r, CounterReading):
             previous = m.counter_raw.get(r.kind)
@@ -181,8 +186,10 @@ class Batcher:
                 samples=[SignalSamples(signal=s, offsets_ms=o, values=v)
                          for s, (o, v) in sorted(m.samples.items())],
                 registers={f"counter.{k}": float(v) for k, v in sorted(m.counter_raw.items())},
+                state_since_ms=m.since_at_start,
             ))
             m.state_at_start = None
+            m.since_at_start = m.since_ms
             m.changes, m.counts, m.meters, m.samples = [], {}, {}, {}
         t_start_ms = self.t_start_ms
         self.t_start_ms = self.t_end_ms
@@ -194,7 +201,8 @@ class Batcher:
         return {
             "t_start_ms": self.t_start_ms,
             # copies: the checkpoint is stored after later readings changed the baselines
-            "machines": {name: {"state": m.state, "counter_raw": dict(m.counter_raw),
+            "machines": {name: {"state": m.state, "since_ms": m.since_ms,
+                                "counter_raw": dict(m.counter_raw),
                                 "meter_raw": dict(m.meter_raw)}
                          for name, m in self._machines.items()},
         }
@@ -204,5 +212,6 @@ class Batcher:
         for name, saved in checkpoint["machines"].items():
             m = self._machine(name)
             m.state = saved["state"]
+            m.since_ms = m.since_at_start = saved.get("since_ms")  # None in older checkpoints
             m.counter_raw = dict(saved["counter_raw"])
             m.meter_raw = dict(saved["meter_raw"])

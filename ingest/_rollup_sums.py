@@ -76,8 +76,8 @@ def _absorb(cells: dict[Key, Cell], series: Series) -> None:
     for row in series.rows():
         key = (int(row["time"]), line, machine)
         if carrier is None:
-            if not row.get("batches"):
-                continue  # an empty minute bucket
+            if not row.get("batches") and row.get("minor_stop_s") is None:
+                continue  # an empty minute bucket (minor-stop corrections alone count)
             time = TimeComponents()
             for f in FLOAT_FIELDS:
                 setattr(time, f, _number(row[f]))

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 from plantstream.analytics import MachineComponents, StateModel
 from plantstream.config import PlantConfig
+from plantstream.ingest.stops import CORRECTION_TAG, StopCorrection
 from plantstream.wire import Batch
 
-__all__ = ["batch_lines", "component_lines", "escape_string"]
+__all__ = ["batch_lines", "component_lines", "correction_lines", "escape_string"]
 
 
 def escape_string(value: str) -> str:
@@ -53,6 +54,22 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
                 f"unit={escape_string(e.unit)}{conv},covered_s={_num(e.covered_s)},"
                 f"interval_s={_num(e.interval_s)},raw_start={_num(e.raw_start)},"
                 f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i {t}")
+    return out
+
+
+def correction_lines(corrections: Iterable[StopCorrection]) -> list[str]:
+    """`oee_components` points tagged `correction=minor_stop`: differences that sum
+    into the machine's components (a query that does not group by `correction` adds
+    them). `apt_s` / `adet_s` / `adot_s` / `asut_s` only where they change (TPM model)."""
+    out: list[str] = []
+    for c in corrections:
+        tc = c.time
+        moved = "".join(f",{name}={_num(getattr(tc, name))}"
+                        for name in ("apt_s", "asut_s", "adet_s", "adot_s")
+                        if getattr(tc, name))
+        out.append(f"oee_components,site={c.site},line={c.line},machine={c.machine},"
+                   f"correction={CORRECTION_TAG} minor_stop_s={_num(tc.minor_stop_s)},"
+                   f"minor_stops={tc.minor_stops}i{moved} {c.t_ms}")
     return out
 
 

@@ -25,6 +25,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -45,7 +46,7 @@ from plantstream.signals import stop_event
 from plantstream.wire import Batch
 
 __all__ = ["GRANULARITIES", "MEASUREMENTS", "RollupJob", "RollupReport", "dirty_lines",
-           "register_rollup"]
+           "dirty_minute_lines", "register_rollup"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ def dirty_lines(batch: Batch, plant: PlantConfig, received_ms: int, *,
     token = secrets.randbits(62)
     first = batch.t_start_ms - batch.t_start_ms % _MINUTE_MS
     minutes = range(first, batch.t_end_ms, _MINUTE_MS)[:_MAX_DIRTY_MINUTES]
+    return [f"{DIRTY},site={batch.site} token={token}i,received_ms={received_ms}i,"
+            f"gateway=\"{batch.gateway}\",seq={batch.seq}i {t}" for t in minutes]
+
+
+def dirty_minute_lines(batch: Batch, times_ms: Iterable[int], received_ms: int) -> list[str]:
+    """`rollup_dirty` points for the minutes of `times_ms` (points a batch writes into
+    earlier windows, e.g. a minor stop's classification when it ends), whether or not
+    the batch is late."""
+    token = secrets.randbits(62)
+    minutes = sorted({t - t % _MINUTE_MS for t in times_ms})
     return [f"{DIRTY},site={batch.site} token={token}i,received_ms={received_ms}i,"
             f"gateway=\"{batch.gateway}\",seq={batch.seq}i {t}" for t in minutes]
 

@@ -33,10 +33,16 @@ from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.decode import decode_message
-from plantstream.ingest.lineprotocol import batch_lines, component_lines, escape_string
-from plantstream.ingest.rollup import dirty_lines
+from plantstream.ingest.lineprotocol import (
+    batch_lines,
+    component_lines,
+    correction_lines,
+    escape_string,
+)
+from plantstream.ingest.rollup import dirty_lines, dirty_minute_lines
 from plantstream.ingest.sinks import build_sink
 from plantstream.ingest.spool import Spool
+from plantstream.ingest.stops import stop_corrections
 from plantstream.mqtt import mqtt_client
 from plantstream.topics import Topics
 from plantstream.wire import Batch, Health
@@ -209,6 +215,11 @@ class IngestWorker:
                 continue
             batches.append(batch)
             lines.extend(component_lines(batch_components(batch, self.plant, self.coefficients)))
+            # a stop that began in an earlier batch and ended here: judged whole now
+            corrections = stop_corrections(batch, self.plant, self.model)
+            if corrections:
+                lines.extend(correction_lines(corrections))
+                lines.extend(dirty_minute_lines(batch, (c.t_ms for c in corrections), now_ms))
             lines.extend(batch_lines(batch, self.plant, self.model, received_ms=now_ms,
                                      raw_samples=self.config.write_raw_samples))
             # a late batch marks its windows for the rollup job to recompute

@@ -42,13 +42,19 @@ def state_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, s
     A run is consecutive samples of one code with no step longer than max_hold; it
     lasts from its first sample to the next sample, at most max_hold after its last.
     """
-    pieces: list[tuple[int, int, float | None]] = []
+    return [p[:3] for p in run_pieces(times, codes, seg_start, seg_end, max_hold_ms)]
+
+
+def run_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, seg_end: int,
+               max_hold_ms: int) -> list[tuple[int, int, float | None, int, int]]:
+    """`state_pieces` with the run's index and the number of runs (-1 for a gap)."""
+    pieces: list[tuple[int, int, float | None, int, int]] = []
     if not times:
         if seg_end > seg_start:
-            pieces.append((seg_start, seg_end, None))
+            pieces.append((seg_start, seg_end, None, -1, 0))
         return pieces
     if times[0] > seg_start:
-        pieces.append((seg_start, times[0], None))
+        pieces.append((seg_start, times[0], None, -1, 0))
     runs: list[tuple[int, int, float]] = []  # start, last sample, code
     for t, c in zip(times, codes, strict=True):
         if runs and _same(runs[-1][2], c) and t - runs[-1][1] <= max_hold_ms:
@@ -59,31 +65,39 @@ def state_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, s
         following = runs[i + 1][0] if i + 1 < len(runs) else seg_end
         end = min(following, last + max_hold_ms)
         if end > start:
-            pieces.append((start, end, code))
+            pieces.append((start, end, code, i, len(runs)))
         else:
             end = start
         if following > end:
-            pieces.append((end, following, None))
+            pieces.append((end, following, None, -1, len(runs)))
     return pieces
 
 
 def time_elements(times: Sequence[int], codes: Sequence[float], segments: Sequence[int],
                   seg_start: Sequence[int], seg_end: Sequence[int], max_hold_ms: int,
                   lookup: Lookup, minor_ms: int, windows: Sequence[int],
-                  cal_t: Sequence[int], cal_kind: Sequence[int]) -> list[list[list[int]]]:
-    """acc[series][window][column] in ms (and the minor-stop count column)."""
+                  cal_t: Sequence[int], cal_kind: Sequence[int],
+                  seg_since: Sequence[int] | None = None,
+                  open_end: bool = False) -> list[list[list[int]]]:
+    """acc[series][window][column] in ms (and the minor-stop count column).
+
+    Only a whole run can be a minor stop: not the first run when it began before the
+    series' start (`seg_since`), nor, with `open_end`, the last run (still going on)."""
     n_win = len(windows) - 1
     acc = [[[0] * K.N_COLS for _ in range(n_win)] for _ in range(len(segments) - 1)]
     for s in range(len(segments) - 1):
         lo, hi = segments[s], segments[s + 1]
-        pieces = state_pieces(list(times[lo:hi]), list(codes[lo:hi]), seg_start[s],
-                              seg_end[s], max_hold_ms)
-        for start, end, code in pieces:
+        pieces = run_pieces(list(times[lo:hi]), list(codes[lo:hi]), seg_start[s],
+                            seg_end[s], max_hold_ms)
+        continues = (seg_since is not None and hi > lo and times[lo] == seg_start[s]
+                     and seg_since[s] < seg_start[s])
+        for start, end, code, run, n_runs in pieces:
             if code is None or math.isnan(code):
                 col, minor = K.COL_MISSING, False
             else:
                 col, candidate = lookup(code)
-                minor = candidate and end - start < minor_ms
+                whole = not (run == 0 and continues) and not (open_end and run == n_runs - 1)
+                minor = candidate and end - start < minor_ms and whole
                 if minor:
                     col = K.COL_MINOR
             cuts = sorted({start, end, *windows, *cal_t})
