@@ -49,7 +49,9 @@ REG_ROLLOVERS = 0
 REG_RESETS = 1
 REG_NEGATIVES = 2
 REG_GAPS = 3
-N_REG_COUNTS = 4
+REG_JITTER = 4
+REG_JUMPS = 5
+N_REG_COUNTS = 6
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -271,20 +273,26 @@ def _spread(s: int, a: int, b: int, amount: float, covered: bool, win: np.ndarra
 
 @kernel
 def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.ndarray,
-                    modulus: np.ndarray, max_gap_ms: int, carry_valid: np.ndarray,
+                    modulus: np.ndarray, jitter: float, max_per_ms: np.ndarray,
+                    max_gap_ms: int, carry_valid: np.ndarray,
                     carry_t: np.ndarray, carry_raw: np.ndarray, win: np.ndarray,
                     acc_q: np.ndarray, acc_cov: np.ndarray, acc_counts: np.ndarray,
                     raw_first: np.ndarray, raw_last: np.ndarray) -> None:
     """Consumption from cumulative registers (energy meters, part counters).
 
-    Between two valid readings (NaN readings are skipped) the step delta is
-    `raw - previous`; a drop of more than half the register range (`modulus`, NaN when
-    the register does not roll over) is a rollover (`+ modulus`); another drop to a
-    value not above the size of the drop is a reset to zero (delta = the new value);
-    any other drop is a negative delta (delta 0, the new value becomes the base). Each
-    step's delta is spread over windows in proportion to time; a step longer than
-    `max_gap_ms` is a gap: its delta still counts (the register integrates across it)
-    but its time is not covered. Counts go to the first window of the step.
+    The register rule of `plantstream.meter_rule`, mirrored (a property test checks
+    they agree). Between the base (the high-water mark; `carry_raw`) and a valid
+    reading (NaN readings are skipped), with `back = base - raw`: a rise is consumed
+    (`raw - base`); a drop of at most `jitter` is jitter (nothing, the base stays); a
+    drop of more than half the register range (`modulus`, NaN when the register does
+    not roll over) is a rollover (`raw + modulus - base`); another drop to a value not
+    above `back` is a reset to zero (`raw`); any other drop is a negative step (nothing,
+    the base becomes `raw`). A consumption above `max_per_ms` (per series, NaN: no
+    limit) times the time since the previous reading is a jump (nothing, the base
+    becomes `raw`). Each step's consumption is spread over windows in proportion to
+    time; a step longer than `max_gap_ms` is a gap: its consumption still counts (the
+    register integrates across it) but its time is not covered. Counts go to the first
+    window of the step.
     """
     n_series = seg.size - 1
     n_win = win.size - 1
@@ -297,6 +305,8 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
         prev_t = carry_t[s]
         prev_r = carry_raw[s]
         mod = modulus[s]
+        rate = max_per_ms[s]
+        limited = rate == rate
         k = 0  # window pointer: win[k] <= t < win[k + 1] for the current reading
         rk = -1  # window of the readings seen last (raw_last is flushed on change)
         last_r = np.nan
@@ -314,8 +324,9 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                     t = t_base + offsets[i]
                     d = r - prev_r
                     if not (d >= 0.0) or t >= w_next or t <= prev_t \
-                            or t - prev_t > max_gap_ms:
-                        break  # NaN, a drop, a new window, a gap: the general path
+                            or t - prev_t > max_gap_ms \
+                            or (limited and d > rate * (t - prev_t)):
+                        break  # NaN, a drop, a new window, a gap, a jump: the general path
                     q_local += d
                     cov_local += t - prev_t
                     last_r = r
@@ -340,11 +351,16 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                     if raw_first[s, k] != raw_first[s, k]:
                         raw_first[s, k] = r
                 last_r = r
+            base = r
             if have:
                 d = r - prev_r
                 kind = -1
                 if d >= 0.0:
                     delta = d
+                elif -d <= jitter:
+                    delta = 0.0
+                    kind = REG_JITTER
+                    base = prev_r
                 elif mod > 0.0 and -d > 0.5 * mod:
                     delta = d + mod
                     kind = REG_ROLLOVERS
@@ -354,6 +370,9 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                 else:
                     delta = 0.0
                     kind = REG_NEGATIVES
+                if limited and delta > rate * (t - prev_t):
+                    delta = 0.0
+                    kind = REG_JUMPS
                 gap = t - prev_t > max_gap_ms
                 if inside and t > prev_t and prev_t >= win[k]:
                     # fast path: the whole step lies in window k; sum locally
@@ -378,7 +397,7 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                         acc_counts[s, kf, REG_GAPS] += 1
             have = True
             prev_t = t
-            prev_r = r
+            prev_r = base
         if ck >= 0:
             acc_q[s, ck] += q_local
             acc_cov[s, ck] += cov_local

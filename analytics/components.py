@@ -147,7 +147,8 @@ def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
             kgco2=meter.delta * carrier.kgco2_per_unit if known and carrier else None,
             covered_s=meter.covered_ms / 1000.0, interval_s=(t1 - t0) / 1000.0,
             raw_start=meter.raw_start, raw_end=meter.raw_end,
-            rollovers=meter.rollovers, resets=meter.resets,
+            rollovers=meter.rollovers, resets=meter.resets, jitter=meter.jitter,
+            rejected=meter.rejected,
             coefficient_basis=carrier.basis if known and carrier else "no coefficient"))
     return MachineComponents(site=batch.site, line=machine.line, machine=m.machine,
                              t_start_ms=t0, time=tc, products=products, energy=energy)

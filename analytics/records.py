@@ -82,6 +82,8 @@ class EnergyComponent:
     rollovers: int
     resets: int
     coefficient_basis: str = ""  # which coefficient was used (table, override, measured)
+    jitter: int = 0  # backward steps read as jitter (not counted), `plantstream.meter_rule`
+    rejected: int = 0  # large drops and impossible jumps (flagged, not counted)
 
 
 @dataclass(slots=True)

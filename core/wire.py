@@ -66,9 +66,12 @@ class CounterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Consumption of one energy carrier inside the interval, in the meter's unit.
 
-    `delta` is already corrected at the edge for rollover (`rollovers`) and resets
-    (`resets`); `raw_start` / `raw_end` are the register values as read, for audit.
-    `covered_ms` is the part of the interval with valid readings (completeness).
+    `delta` follows the register rule (`plantstream.meter_rule`), applied at the edge:
+    rollovers (`rollovers`), resets (`resets`), jitter steps (`jitter`, not counted)
+    and rejected steps (`rejected`: large drops and impossible jumps, not counted);
+    `raw_start` is the base the interval counts from, `raw_end` the last register
+    value read, for audit. `covered_ms` is the part of the interval with valid readings
+    (completeness). `jitter` and `rejected` are optional (older agents: 0).
     """
 
     carrier: Id
@@ -79,6 +82,8 @@ class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     covered_ms: NonNegInt
     rollovers: NonNegInt = 0
     resets: NonNegInt = 0
+    jitter: NonNegInt = 0
+    rejected: NonNegInt = 0
 
 
 class SignalSamples(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

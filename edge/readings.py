@@ -42,6 +42,9 @@ class MeterReading:
     scale: float  # physical units per register count (0.001 kWh per Wh count)
     modulus: int
     period_ms: int  # expected time between readings, for completeness
+    # the meter's maximum rate in its unit per hour (kW for kWh, m3/h...): a rise above
+    # it over a step is an impossible jump, flagged and not counted; None: no limit
+    max_rate_per_h: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,8 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
                 f"energy,{tags},carrier={e.carrier} quantity={_num(e.quantity)},"
                 f"unit={escape_string(e.unit)}{conv},covered_s={_num(e.covered_s)},"
                 f"interval_s={_num(e.interval_s)},raw_start={_num(e.raw_start)},"
-                f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i {t}")
+                f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i,"
+                f"jitter={e.jitter}i,rejected={e.rejected}i {t}")
     return out
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from plantstream.analytics import _kernels as K
+from plantstream.meter_rule import DEFAULT_JITTER, meter_step
 
 Lookup = Callable[[float], tuple[int, bool]]
 
@@ -131,11 +132,17 @@ def _first_window(a: int, b: int, windows: Sequence[int]) -> int | None:
     return None
 
 
+_KIND_COLUMN = {"step": None, "jitter": K.REG_JITTER, "rollover": K.REG_ROLLOVERS,
+                "reset": K.REG_RESETS, "backward": K.REG_NEGATIVES, "jump": K.REG_JUMPS}
+
+
 def register_deltas(times: Sequence[int], raw: Sequence[float], segments: Sequence[int],
-                    modulus: Sequence[float], max_gap_ms: int, windows: Sequence[int]
+                    modulus: Sequence[float], max_gap_ms: int, windows: Sequence[int], *,
+                    jitter: float = DEFAULT_JITTER, max_per_ms: Sequence[float] | None = None
                     ) -> tuple[list[list[float]], list[list[int]], list[list[list[int]]],
                                list[list[float]], list[list[float]]]:
-    """quantity, covered ms, counts (rollovers, resets, negatives, gaps), first, last."""
+    """quantity, covered ms, counts (`K.REG_*`), first, last: each step by the core
+    register rule (`plantstream.meter_rule.meter_step`, what the edge uses)."""
     n_series, n_win = len(segments) - 1, len(windows) - 1
     quantity = [[0.0] * n_win for _ in range(n_series)]
     covered = [[0] * n_win for _ in range(n_series)]
@@ -151,16 +158,14 @@ def register_deltas(times: Sequence[int], raw: Sequence[float], segments: Sequen
                 if math.isnan(first[s][k]):
                     first[s][k] = r
                 last[s][k] = r
-        for (t0, r0), (t1, r1) in itertools.pairwise(readings):
-            kind = None
-            if r1 >= r0:
-                delta = r1 - r0
-            elif not math.isnan(modulus[s]) and r0 - r1 > modulus[s] / 2:
-                delta, kind = r1 - r0 + modulus[s], K.REG_ROLLOVERS
-            elif r1 <= r0 - r1:
-                delta, kind = r1, K.REG_RESETS
-            else:
-                delta, kind = 0.0, K.REG_NEGATIVES
+        rate = math.nan if max_per_ms is None else max_per_ms[s]
+        base = readings[0][1] if readings else math.nan
+        for (t0, _), (t1, r1) in itertools.pairwise(readings):
+            step = meter_step(base, r1, modulus=None if math.isnan(modulus[s]) else modulus[s],
+                              jitter=jitter,
+                              max_delta=None if math.isnan(rate) else rate * (t1 - t0))
+            base = step.base
+            delta, kind = step.consumption, _KIND_COLUMN[step.kind]
             gap = t1 - t0 > max_gap_ms
             if t1 == t0:
                 k = _window_of(t0, windows)
