@@ -62,10 +62,12 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     alone decides) puts breaks and no-shift time outside PBT.
     """
     state_model = model if model is not None else _plant_model(plant)
+    # machines without a state (a meter on its own) have no time components
     intervals: list[tuple[Batch, MachineInterval]] = [
-        (b, m) for b in batches for m in b.machines]
+        (b, m) for b in batches for m in b.machines if m.state_at_start is not None]
     if not intervals:
-        return [[] for _ in batches]
+        return [[_machine_components(b, m, None, plant, coefficients) for m in b.machines]
+                for b in batches]
     sizes = np.array([1 + len(m.changes) for _, m in intervals], dtype=np.int64)
     segments = np.zeros(len(intervals) + 1, dtype=np.int64)
     np.cumsum(sizes, out=segments[1:])
@@ -74,6 +76,7 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     t_list: list[int] = []
     code_list: list[int] = []
     for b, m in intervals:
+        assert m.state_at_start is not None  # for the type checker: filtered above
         t_list.append(b.t_start_ms)
         code_list.append(m.state_at_start)
         t_list.extend(change.t_ms for change in m.changes)
@@ -98,8 +101,10 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     for b in batches:
         rows: list[MachineComponents] = []
         for m in b.machines:
-            tc = fold_time_components(sums[index], plant.oee.model)
-            index += 1
+            tc = None
+            if m.state_at_start is not None:
+                tc = fold_time_components(sums[index], plant.oee.model)
+                index += 1
             rows.append(_machine_components(b, m, tc, plant, coefficients))
         out.append(rows)
     return out
@@ -117,12 +122,13 @@ def _plant_model(plant: PlantConfig) -> StateModel:
     return cached[1]
 
 
-def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
+def _machine_components(batch: Batch, m: MachineInterval, timed: TimeComponents | None,
                         plant: PlantConfig, coefficients: CoefficientTable
                         ) -> MachineComponents:
     machine = plant.machine(m.machine)
     if machine is None:
         raise KeyError(m.machine)
+    tc = timed if timed is not None else TimeComponents()
     t0, t1 = batch.t_start_ms, batch.t_end_ms
     products = []
     for c in m.counts:
@@ -151,4 +157,5 @@ def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
             rejected=meter.rejected,
             coefficient_basis=carrier.basis if known and carrier else "no coefficient"))
     return MachineComponents(site=batch.site, line=machine.line, machine=m.machine,
-                             t_start_ms=t0, time=tc, products=products, energy=energy)
+                             t_start_ms=t0, time=tc, products=products, energy=energy,
+                             has_state=timed is not None)

@@ -95,3 +95,4 @@ class MachineComponents:
     time: TimeComponents
     products: list[ProductComponent] = field(default_factory=list)
     energy: list[EnergyComponent] = field(default_factory=list)
+    has_state: bool = True  # False: a meter on its own (no state, `time` all zero)

@@ -102,11 +102,13 @@ class MachineInterval(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     `state_since_ms` (optional): when `state_at_start` began, at or before t_start, so
     that a stop is judged on its whole length when it ends, whatever the batch length.
-    Absent: unknown (the state is taken to begin at t_start).
+    Absent: unknown (the state is taken to begin at t_start). `state_at_start` absent
+    (null): a device without a machine state, e.g. a meter on its own (then no
+    `changes` and no `state_since_ms`).
     """
 
     machine: Id
-    state_at_start: NonNegInt
+    state_at_start: NonNegInt | None = None
     changes: list[StateChange] = []
     counts: list[CounterDelta] = []
     meters: list[MeterDelta] = []
@@ -200,6 +202,9 @@ def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = No
         if m.machine in seen:
             raise fail("duplicate_machine", f"machine {m.machine} appears twice")
         seen.add(m.machine)
+        if m.state_at_start is None and (m.changes or m.state_since_ms is not None):
+            raise fail("changes_without_state",
+                       f"{m.machine}: state changes or state_since_ms without state_at_start")
         if m.state_since_ms is not None and m.state_since_ms > t0:
             raise fail("state_since_after_start",
                        f"{m.machine}: state_since_ms {m.state_since_ms} > t_start_ms {t0}")

@@ -186,8 +186,9 @@ class Batcher:
         intervals = []
         for name, m in sorted(self._machines.items()):
             state_at_start = m.state_at_start if m.state_at_start is not None else m.state
-            if state_at_start is None:
-                continue  # nothing known about this machine yet
+            if state_at_start is None and not (m.meters or m.counts or m.samples):
+                continue  # nothing known about this device in this interval
+            # a device without a state (a meter on its own) is sent without one
             intervals.append(MachineInterval(
                 machine=name,
                 state_at_start=state_at_start,

@@ -33,14 +33,15 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
         tags = f"site={c.site},line={c.line},machine={c.machine}"
         t = c.t_start_ms
         tc = c.time
-        out.append(
-            f"oee_components,{tags} interval_s={_num(tc.interval_s)},pot_s={_num(tc.pot_s)},"
-            f"planned_down_s={_num(tc.planned_down_s)},pbt_s={_num(tc.pbt_s)},"
-            f"apt_s={_num(tc.apt_s)},asut_s={_num(tc.asut_s)},adet_s={_num(tc.adet_s)},"
-            f"adot_s={_num(tc.adot_s)},unknown_s={_num(tc.unknown_s)},"
-            f"minor_stop_s={_num(tc.minor_stop_s)},minor_stops={tc.minor_stops}i,"
-            f"pq={tc.pq}i,gq={tc.gq}i,sq={tc.sq}i,rq={tc.rq}i,"
-            f"pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)} {t}")
+        if c.has_state:  # a meter on its own has no time components
+            out.append(
+                f"oee_components,{tags} interval_s={_num(tc.interval_s)},"
+                f"pot_s={_num(tc.pot_s)},planned_down_s={_num(tc.planned_down_s)},"
+                f"pbt_s={_num(tc.pbt_s)},apt_s={_num(tc.apt_s)},asut_s={_num(tc.asut_s)},"
+                f"adet_s={_num(tc.adet_s)},adot_s={_num(tc.adot_s)},"
+                f"unknown_s={_num(tc.unknown_s)},minor_stop_s={_num(tc.minor_stop_s)},"
+                f"minor_stops={tc.minor_stops}i,pq={tc.pq}i,gq={tc.gq}i,sq={tc.sq}i,"
+                f"rq={tc.rq}i,pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)} {t}")
         for p in c.products:
             pru = "" if p.pru_s is None else f",pru_s={_num(p.pru_s)}"
             out.append(f"production,{tags},product={p.product} good={p.good}i,"
@@ -85,8 +86,9 @@ def batch_lines(batch: Batch, plant: PlantConfig, model: StateModel, *, received
            f"lag_s={_num((received_ms - batch.t_end_ms) / 1000.0)} {t0}"]
     for m in batch.machines:
         tags = f"site={site},line={plant.line_of(m.machine)},machine={m.machine}"
-        element, _ = model.element(m.state_at_start)
-        out.append(f"state,{tags} code={m.state_at_start}i,element=\"{element}\" {t0}")
+        if m.state_at_start is not None:  # None: a meter on its own
+            element, _ = model.element(m.state_at_start)
+            out.append(f"state,{tags} code={m.state_at_start}i,element=\"{element}\" {t0}")
         for change in m.changes:
             element, _ = model.element(change.state)
             out.append(f"state,{tags} code={change.state}i,element=\"{element}\" {change.t_ms}")

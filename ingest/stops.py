@@ -54,7 +54,8 @@ class StopCorrection:
 def spanning_stop(m: MachineInterval, t_start_ms: int) -> tuple[int, int, int] | None:
     """`(code, began_ms, ended_ms)` of the run at t_start that began before t_start and
     ended inside the batch; None when there is none (or its start is unknown)."""
-    if m.state_since_ms is None or m.state_since_ms >= t_start_ms:
+    if m.state_at_start is None or m.state_since_ms is None \
+            or m.state_since_ms >= t_start_ms:
         return None
     for change in m.changes:
         if change.state != m.state_at_start:

@@ -132,3 +132,18 @@ def test_meter_above_its_maximum_rate_is_rejected() -> None:
     """At most 36 kW: +1 kWh in one second is impossible; flagged, not counted."""
     assert _meter_deltas([100, 101, 101], max_rate_per_h=36.0) == [(0.0, 0, 0, 0, 1)]
     assert _meter_deltas([100, 101, 101]) == [(1.0, 0, 0, 0, 0)]
+
+
+def test_a_meter_without_a_machine_state_reaches_the_wire() -> None:
+    """A main incoming meter (no state signal) is sent with its meter deltas and no
+    state; an interval in which it said nothing is left out."""
+    batcher = Batcher(flush_interval_ms=10_000, start_ms=T0)
+    readings = [MeterReading("main", T0 + i * 2_000, "electricity", "kWh", 500 + 7 * i,
+                             1.0, 2**32, 2_000) for i in range(5)]
+    closed = batcher.add(readings) + batcher.close_until(T0 + 20_000)
+    first, second = closed
+    (meter_only,) = first.machines
+    assert (meter_only.machine, meter_only.state_at_start, meter_only.changes) == (
+        "main", None, [])
+    assert meter_only.meters[0].delta == 28.0
+    assert second.machines == []
