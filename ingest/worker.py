@@ -28,7 +28,12 @@ import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from plantstream.analytics import StateModel, batch_components, load_coefficients
+from plantstream.analytics import (
+    ShiftCalendar,
+    StateModel,
+    batch_components,
+    load_coefficients,
+)
 from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
 from plantstream.ingest.config import IngestConfig
@@ -73,6 +78,7 @@ class IngestWorker:
         self.plant = plant
         self.topics = Topics(root=config.mqtt.topic_root)
         self.model = StateModel(plant.states)
+        self.calendar = ShiftCalendar.of(plant.calendar) if plant.calendar else None
         self.coefficients = load_coefficients()
         self.sink = build_sink(config.influx)
         self.spool = Spool(path=config.spool_path, max_bytes=config.spool.max_bytes)
@@ -214,9 +220,12 @@ class IngestWorker:
                              f"count=1i {now_ms + len(dead) - 1}")
                 continue
             batches.append(batch)
-            lines.extend(component_lines(batch_components(batch, self.plant, self.coefficients)))
+            lines.extend(component_lines(batch_components(
+                batch, self.plant, self.coefficients, model=self.model,
+                calendar=self.calendar)))
             # a stop that began in an earlier batch and ended here: judged whole now
-            corrections = stop_corrections(batch, self.plant, self.model)
+            corrections = stop_corrections(batch, self.plant, self.model,
+                                           calendar=self.calendar)
             if corrections:
                 lines.extend(correction_lines(corrections))
                 lines.extend(dirty_minute_lines(batch, (c.t_ms for c in corrections), now_ms))

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plantstream.analytics import (
+    ShiftCalendar,
     StateModel,
     TimeComponents,
     batches_components,
@@ -99,14 +100,16 @@ def merged(batches: Sequence[Batch], span_ms: int) -> list[Batch]:
     return out
 
 
-def ingest_points(batches: Sequence[Batch], config: PlantConfig
+def ingest_points(batches: Sequence[Batch], config: PlantConfig, *,
+                  calendar: ShiftCalendar | None = None
                   ) -> list[tuple[int, str, TimeComponents]]:
     """(timestamp, machine, components) of every `oee_components` point ingest writes."""
     points = [(mc.t_start_ms, mc.machine, mc.time)
-              for rows in batches_components(batches, config, COEFFICIENTS) for mc in rows]
+              for rows in batches_components(batches, config, COEFFICIENTS,
+                                             calendar=calendar) for mc in rows]
     model = StateModel(config.states)
     for b in batches:
-        corrections = stop_corrections(b, config, model)
+        corrections = stop_corrections(b, config, model, calendar=calendar)
         assert len(correction_lines(corrections)) == len(corrections)
         points += [(c.t_ms, c.machine, c.time) for c in corrections]
     return points
