@@ -102,7 +102,7 @@ def test_an_inconsistent_row_is_rejected(tmp_path: Path) -> None:
     bad = tmp_path / "coefficients.toml"
     bad.write_text(text.replace("kgco2_per_unit = 0.3501", "kgco2_per_unit = 0.3058"),
                    encoding="utf-8")
-    with pytest.raises(ConfigError, match="steam_1_0mpa.kgco2_per_unit"):
+    with pytest.raises(ConfigError, match=r"steam_1_0mpa\.kgco2_per_unit"):
         load_coefficients(bad)
 
 
