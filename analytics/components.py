@@ -133,16 +133,19 @@ def _machine_components(batch: Batch, m: MachineInterval, timed: TimeComponents 
     products = []
     for c in m.counts:
         pru = machine.ideal_cycle_s.get(c.product)
-        pq = c.good + c.scrap + c.rework
+        pq = c.good + c.scrap + c.rework + c.startup_rejects
         tc.pq += pq
         tc.gq += c.good
-        tc.sq += c.scrap
+        tc.sq += c.scrap + c.startup_rejects  # start-up rejects are scrap
         tc.rq += c.rework
+        tc.su += c.startup_rejects
         if pru is not None:
             tc.pru_pq_s += pru * pq
             tc.pru_gq_s += pru * c.good
+            tc.pru_su_s += pru * c.startup_rejects
         products.append(ProductComponent(product=c.product, good=c.good, scrap=c.scrap,
-                                         rework=c.rework, pru_s=pru))
+                                         rework=c.rework, pru_s=pru,
+                                         startup_rejects=c.startup_rejects))
     energy = []
     for meter in m.meters:
         carrier = coefficients.carrier(meter.carrier)

@@ -43,6 +43,8 @@ class TimeComponents:
     pru_pq_s: float = 0.0
     pru_gq_s: float = 0.0
     missing_s: float = 0.0
+    su: int = 0  # start-up rejects (inside `sq`): the six big losses' reduced yield
+    pru_su_s: float = 0.0  # their ideal time
     apt_outside_plan_s: float = 0.0
 
     def add(self, other: TimeComponents) -> None:
@@ -66,6 +68,7 @@ class ProductComponent:
     scrap: int
     rework: int
     pru_s: float | None  # ideal cycle time; None when the product has none configured
+    startup_rejects: int = 0  # not in `scrap` (as on the wire)
 
 
 @dataclass(frozen=True, slots=True)

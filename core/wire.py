@@ -55,12 +55,18 @@ class StateChange(msgspec.Struct, array_like=True, frozen=True):
 
 
 class CounterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Parts finished inside the interval, for one product."""
+    """Parts finished inside the interval, for one product.
+
+    `startup_rejects` (optional, sources that can tell): parts rejected while the
+    machine ran up after a start, a changeover or a stop; not included in `scrap`
+    (ingest counts both as scrap, and start-up rejects also as reduced yield).
+    """
 
     product: Id
     good: NonNegInt = 0
     scrap: NonNegInt = 0
     rework: NonNegInt = 0
+    startup_rejects: NonNegInt = 0
 
 
 class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -12,7 +12,7 @@ from typing import Literal
 __all__ = ["AnalogReading", "CounterKind", "CounterReading", "MeterReading", "Reading",
            "StateReading"]
 
-CounterKind = Literal["good", "scrap", "rework"]
+CounterKind = Literal["good", "scrap", "rework", "startup_rejects"]  # start-up: not in scrap
 
 
 @dataclass(frozen=True, slots=True)

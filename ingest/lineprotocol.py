@@ -41,11 +41,13 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
                 f"adet_s={_num(tc.adet_s)},adot_s={_num(tc.adot_s)},"
                 f"unknown_s={_num(tc.unknown_s)},minor_stop_s={_num(tc.minor_stop_s)},"
                 f"minor_stops={tc.minor_stops}i,pq={tc.pq}i,gq={tc.gq}i,sq={tc.sq}i,"
-                f"rq={tc.rq}i,pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)} {t}")
+                f"rq={tc.rq}i,pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)},"
+                f"su={tc.su}i,pru_su_s={_num(tc.pru_su_s)} {t}")
         for p in c.products:
             pru = "" if p.pru_s is None else f",pru_s={_num(p.pru_s)}"
             out.append(f"production,{tags},product={p.product} good={p.good}i,"
-                       f"scrap={p.scrap}i,rework={p.rework}i{pru} {t}")
+                       f"scrap={p.scrap}i,rework={p.rework}i,"
+                       f"startup_rejects={p.startup_rejects}i{pru} {t}")
         for e in c.energy:
             conv = ""
             if e.kgce is not None and e.kgco2 is not None:

@@ -65,16 +65,35 @@ def test_time_elements_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]
 def test_part_counts_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> None:
     result, influx = shift
     stored: dict[tuple[str, str, str], int] = {}
-    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework") FROM "production" '
+    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework"), '
+                          'sum("startup_rejects") FROM "production" '
                           'GROUP BY "machine", "product"'):
-        good, scrap, rework = s.values[0][1:]
-        for kind, n in (("good", good), ("scrap", scrap), ("rework", rework)):
+        good, scrap, rework, startup = s.values[0][1:]
+        for kind, n in (("good", good), ("scrap", scrap), ("rework", rework),
+                        ("startup_rejects", startup)):
             if n:
                 stored[(s.tags["machine"], s.tags["product"], kind)] = int(n)
     expected = {(m, product, kind): n for m, t in result.truth.items()
                 for (product, kind), n in t.parts.items() if n}
     assert sum(expected.values()) > 500  # a real shift's worth of parts
     assert stored == expected
+
+
+def test_startup_rejects_show_as_reduced_yield(shift: tuple[PipelineResult, InfluxQL]
+                                               ) -> None:
+    """The simulator's start-up rejects travel as their own count and come out as the
+    six big losses' reduced yield (and as scrap in the quality ratio)."""
+    result, influx = shift
+    truth = sum(n for t in result.truth.values() for (_, kind), n in t.parts.items()
+                if kind == "startup_rejects")
+    assert truth > 0
+    su, pru_su_s, sq = influx.query('SELECT sum("su"), sum("pru_su_s"), sum("sq") '
+                                    'FROM "oee_components"')[0].values[0][1:]
+    assert su == truth
+    assert pru_su_s > 0
+    scrap = sum(n for t in result.truth.values() for (_, kind), n in t.parts.items()
+                if kind in ("scrap", "startup_rejects"))
+    assert sq == scrap
 
 
 def test_energy_equals_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> None:

@@ -66,9 +66,10 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterRegister | None = None
     scrap: CounterRegister | None = None
     rework: CounterRegister | None = None
+    startup_rejects: CounterRegister | None = None  # scrap made while running up
 
     def items(self) -> list[tuple[CounterKind, CounterRegister]]:
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         return [(kind, reg) for kind in kinds if (reg := getattr(self, kind)) is not None]
 
 

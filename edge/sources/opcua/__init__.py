@@ -87,7 +87,7 @@ class _Machine:
             out.append((cfg.state.node, _Binding(self, "state")))
         if cfg.product is not None:
             out.append((cfg.product.node, _Binding(self, "product")))
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         for kind in kinds:
             counter: CounterNode | None = getattr(cfg.counters, kind)
             if counter is not None:

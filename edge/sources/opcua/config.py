@@ -56,6 +56,7 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterNode | None = None
     scrap: CounterNode | None = None
     rework: CounterNode | None = None
+    startup_rejects: CounterNode | None = None  # scrap made while running up
 
 
 class MeterNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -74,6 +74,10 @@ class MachineSpec:
     rework_rate: float = 0.01
     mean_run_s: float = 1200.0
     changeover_every_s: float = 7200.0
+    # the first parts after a start (changeover, failure, break...) are start-up rejects
+    # with this probability: counted on their own register (`startup_rejects`)
+    startup_parts: int = 3
+    startup_reject_rate: float = 0.3
 
 
 @dataclass(slots=True)
@@ -100,7 +104,9 @@ class MachineModel:
         self.next_changeover_ms = start_ms + int(spec.changeover_every_s * 1000)
         self.resume_state = PRODUCING
         self.progress = self.rng.random()  # part progress in [0, 1)
-        self.counters: dict[CounterKind, int] = {"good": 0, "scrap": 0, "rework": 0}
+        self.counters: dict[CounterKind, int] = {"good": 0, "scrap": 0, "rework": 0,
+                                                 "startup_rejects": 0}
+        self.startup_left = 0  # parts still in the run-up after a start
         self.meter_raw = {m.carrier: m.initial_raw for m in spec.meters}
         self.meter_exact = {m.carrier: float(m.initial_raw) for m in spec.meters}
         self.power_factor = 1.0
@@ -121,6 +127,8 @@ class MachineModel:
         return None
 
     def _enter(self, state: int, t_ms: int, out: list[Reading]) -> None:
+        if state == PRODUCING and self.state not in (PRODUCING, REDUCED):
+            self.startup_left = self.spec.startup_parts
         if state != self.state:
             self.state = state
             out.append(StateReading(self.spec.machine, t_ms, state))
@@ -187,6 +195,10 @@ class MachineModel:
                     roll = self.rng.random()
                     kind: CounterKind = ("scrap" if roll < spec.scrap_rate else
                             "rework" if roll < spec.scrap_rate + spec.rework_rate else "good")
+                    if self.startup_left > 0:
+                        self.startup_left -= 1
+                        if roll < spec.startup_reject_rate:
+                            kind = "startup_rejects"
                     self.counters[kind] += 1
                     key = (self.product, kind)
                     truth.parts[key] = truth.parts.get(key, 0) + 1
