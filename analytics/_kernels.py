@@ -283,7 +283,8 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
     The register rule of `plantstream.meter_rule`, mirrored (a property test checks
     they agree). Between the base (the high-water mark; `carry_raw`) and a valid
     reading (NaN readings are skipped), with `back = base - raw`: a rise is consumed
-    (`raw - base`); a drop of at most `jitter` is jitter (nothing, the base stays); a
+    (`raw - base`); a drop of at most `jitter`, or a rise of all but `jitter` of the
+    register range (back across the wrap), is jitter (nothing, the base stays); a
     drop of more than half the register range (`modulus`, NaN when the register does
     not roll over) is a rollover (`raw + modulus - base`); another drop to a value not
     above `back` is a reset to zero (`raw`); any other drop is a negative step (nothing,
@@ -325,8 +326,10 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                     d = r - prev_r
                     if not (d >= 0.0) or t >= w_next or t <= prev_t \
                             or t - prev_t > max_gap_ms \
-                            or (limited and d > rate * (t - prev_t)):
-                        break  # NaN, a drop, a new window, a gap, a jump: the general path
+                            or (limited and d > rate * (t - prev_t)) \
+                            or (mod > 0.0 and mod - d <= jitter):
+                        break  # NaN, a drop, a new window, a gap, a jump, a wrap back:
+                        # the general path
                     q_local += d
                     cov_local += t - prev_t
                     last_r = r
@@ -355,7 +358,11 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
             if have:
                 d = r - prev_r
                 kind = -1
-                if d >= 0.0:
+                if d >= 0.0 and mod > 0.0 and mod - d <= jitter:
+                    delta = 0.0  # a count back across the wrap
+                    kind = REG_JITTER
+                    base = prev_r
+                elif d >= 0.0:
                     delta = d
                 elif -d <= jitter:
                     delta = 0.0

@@ -42,7 +42,8 @@ def demo_plant(machines: int = 24, *, seed: int = 1,
             rated_kw=rated_kw, gas_m3_per_h=gas, steam_kg_per_h=steam,
             # one small register per line, so a rollover shows up within a shift
             energy_register_modulus=100_000 if number == 1 else 2**32,
-            maintenance_at="10:00" if number == 2 else None))
+            maintenance_at="10:00" if number == 2 else None,
+            meter_jitter=0.05))  # meters that step back a count now and then
     lines = sorted({m.line for m in plant_machines})
     plant = PlantConfig(
         enterprise=Enterprise(id="demo-precision", name="Demo Precision Parts Co., Ltd.",

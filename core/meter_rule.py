@@ -12,7 +12,9 @@ reading `raw` after base `base` (both in register units), with `back = base - ra
 kind                   when                                      consumption  new base
 =====================  ========================================  ===========  ========
 ``step``               raw >= base                               raw - base   raw
-``jitter``             0 < back <= jitter                        0            base
+``jitter``             0 < back <= jitter, or a rise of all but  0            base
+                       `jitter` of the range (back across the
+                       wrap: base 0, raw modulus - 1)
 ``rollover``           the register rolls over (`modulus`) and   raw +        raw
                        back > modulus / 2 (consistent with       modulus -
                        wrapping at the top)                      base
@@ -36,6 +38,7 @@ spike up is counted: configure the meter's maximum rate where misreads happen.
 Worked examples (16-bit register, modulus 65536, jitter 3):
 
 * 30000, 29999, 30005, 30010 -> 0 (jitter), 5, 5: **10**, base 30000 -> 30010;
+* 65535, 0, 65535, 2 -> 1 (rollover), 0 (jitter back across the wrap), 2: **3**;
 * 65530, 65534, 2, 7 -> 4, 4 (rollover: 2 + 65536 - 65534), 5: **13**;
 * 20000, 3 -> a wrap would be 45539 (> 32768, not plausible), 3 <= 19997: a reset, **3**;
 * 40000, 30000 -> 10000 back, no wrap, 30000 > 10000: ``backward``, **0**, base 30000;
@@ -79,6 +82,8 @@ def meter_step(base: N, raw: N, *, modulus: N | None = None,
     zero = raw - raw
     d = raw - base  # the same operations as the numba mirror, so floats round alike
     kind: StepKind
+    if d >= 0 and modulus is not None and modulus - d <= jitter:
+        return MeterStep(zero, base, "jitter")  # a count back across the wrap (0 -> top)
     if d >= 0:
         delta, kind = d, "step"
     elif -d <= jitter:

@@ -24,6 +24,7 @@ def walk(raws: list[int], **options: object) -> tuple[int, list[str], int]:
     ([30000, 29999, 30005, 30010], {}, (10, ["jitter", "step", "step"], 30010)),
     ([30000, 29999, 29998, 29999], {}, (0, ["jitter", "jitter", "jitter"], 30000)),
     ([65530, 65534, 2, 7], {}, (13, ["step", "rollover", "step"], 7)),
+    ([65535, 0, 65535, 2], {}, (3, ["rollover", "jitter", "step"], 2)),
     ([20000, 3], {}, (3, ["reset"], 3)),
     ([40000, 30000, 30004], {}, (4, ["backward", "step"], 30004)),
     ([1000, 9000, 9010], {"max_delta": 500}, (10, ["jump", "step"], 9010)),

@@ -119,6 +119,8 @@ def test_every_batch_stored_once_in_sequence(shift: tuple[PipelineResult, Influx
     assert total == result.batches
     rollovers = influx.scalar('SELECT sum("rollovers") FROM "energy"')
     assert rollovers and rollovers > 0  # the small registers did wrap and were handled
+    jitter = influx.scalar('SELECT sum("jitter") FROM "energy"')
+    assert jitter and jitter > 0  # meters stepped back a count and added nothing
 
 
 def test_kgce_follows_the_coefficient_table(shift: tuple[PipelineResult, InfluxQL]) -> None:

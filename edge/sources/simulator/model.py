@@ -78,6 +78,9 @@ class MachineSpec:
     # with this probability: counted on their own register (`startup_rejects`)
     startup_parts: int = 3
     startup_reject_rate: float = 0.3
+    # share of meter readings, when the register has not moved on since the last one,
+    # that read one count low (as real meters and float conversions do): jitter
+    meter_jitter: float = 0.0
 
 
 @dataclass(slots=True)
@@ -108,6 +111,8 @@ class MachineModel:
                                                  "startup_rejects": 0}
         self.startup_left = 0  # parts still in the run-up after a start
         self.meter_raw = {m.carrier: m.initial_raw for m in spec.meters}
+        self.meter_read: dict[str, int] = {}  # the last reading that was not jitter
+        self.jitter_rng = random.Random(f"{seed}/{spec.machine}/jitter")
         self.meter_exact = {m.carrier: float(m.initial_raw) for m in spec.meters}
         self.power_factor = 1.0
         self.truth = MachineTruth(
@@ -223,7 +228,12 @@ class MachineModel:
     def _read_registers(self, t_ms: int, out: list[Reading]) -> None:
         for meter in self.spec.meters:
             raw = int(self.meter_exact[meter.carrier])
-            self.truth.energy_at_reading[meter.carrier] = self.truth.energy[meter.carrier]
+            if self.spec.meter_jitter and self.meter_read.get(meter.carrier) == raw \
+                    and self.jitter_rng.random() < self.spec.meter_jitter:
+                raw -= 1  # one count low: the truth stays as of the last real reading
+            else:
+                self.meter_read[meter.carrier] = raw
+                self.truth.energy_at_reading[meter.carrier] = self.truth.energy[meter.carrier]
             out.append(MeterReading(self.spec.machine, t_ms, meter.carrier, meter.unit,
                                     raw % meter.modulus, meter.scale, meter.modulus,
                                     self.tick_ms))
