@@ -170,7 +170,8 @@ class Batcher:
                 if r.max_rate_per_h is not None and previous_t is not None:
                     hours = max(r.t_ms - previous_t, 0) / 3_600_000
                     max_delta = r.max_rate_per_h * hours / r.scale
-                step = meter_step(previous, r.raw, modulus=r.modulus, max_delta=max_delta)
+                step = meter_step(previous, r.raw, modulus=r.modulus, jitter=r.jitter,
+                                  max_delta=max_delta)
                 m.meter_raw[r.carrier] = step.base
                 meter.delta_counts += step.consumption
                 meter.rollovers += step.kind == "rollover"

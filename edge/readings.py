@@ -45,6 +45,7 @@ class MeterReading:
     # the meter's maximum rate in its unit per hour (kW for kWh, m3/h...): a rise above
     # it over a step is an impossible jump, flagged and not counted; None: no limit
     max_rate_per_h: float | None = None
+    jitter: int = 3  # the largest backward step (counts) that is read-out noise
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,3 +147,8 @@ def test_a_meter_without_a_machine_state_reaches_the_wire() -> None:
         "main", None, [])
     assert meter_only.meters[0].delta == 28.0
     assert second.machines == []
+
+
+def test_meter_jitter_threshold_comes_with_the_reading() -> None:
+    """`jitter=0`: a step back of one count is no longer noise but a flagged drop."""
+    assert _meter_deltas([30000, 29999, 30005], jitter=0) == [(6.0, 0, 0, 0, 1)]

@@ -231,7 +231,9 @@ class OpcUaSource:
             self._buffer.add(MeterReading(machine=mid, t_ms=t_ms, carrier=b.meter.carrier,
                                           unit=b.meter.unit, raw=raw % b.modulus,
                                           scale=b.meter.scale, modulus=b.modulus,
-                                          period_ms=machine.period_ms))
+                                          period_ms=machine.period_ms,
+                                          max_rate_per_h=b.meter.max_rate_per_h,
+                                          jitter=b.meter.jitter_counts))
 
 
 def _number(value: Any) -> float | None:
