@@ -16,9 +16,11 @@ a stop that began before its t_start, so:
   `correction=minor_stop` beside the batch's own points and marks their minutes dirty
   for the rollups.
 
-Sums over any window of whole minutes then equal those of one batch covering the whole
-timeline. The points are keyed by machine and piece start (pieces of different stops
-of one machine never overlap), so a redelivered batch rewrites the same points.
+So the sums over any window that is a union of whole batches (of every batching
+compared) equal those of one batch covering it; with batches of a minute or shorter,
+per-minute sums are equal too. The points are keyed by machine and piece start (pieces
+of different stops of one machine never overlap), so a redelivered batch rewrites the
+same points.
 """
 
 from __future__ import annotations
