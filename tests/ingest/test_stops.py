@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from harness import START_MS, ingest_config, publish, wait_for_batches
+from harness import START_MS, Simulated, ingest_config, publish, simulate, wait_for_batches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +45,7 @@ from plantstream.config import (
 from plantstream.edge.batcher import Batcher
 from plantstream.edge.readings import StateReading
 from plantstream.influxql import InfluxQL
+from plantstream.ingest._rollup_sums import FLOAT_FIELDS, INT_FIELDS
 from plantstream.ingest.config import InfluxConfig, RollupConfig
 from plantstream.ingest.lineprotocol import correction_lines
 from plantstream.ingest.rollup import RollupJob
@@ -342,3 +343,48 @@ def test_iso22400_worked_example_in_10_s_batches(model: str) -> None:
     assert len(tens) == 2_880
     assert total(ingest_points(tens, config)) == whole
     assert (whole.minor_stops, whole.minor_stop_s) == (2, 150.0)
+
+
+@pytest.mark.services
+def test_simulated_shift_stores_the_same_numbers_in_10_s_and_60_s_batches(
+        broker: Mosquitto, influxd: InfluxD, database: str, influxql: InfluxQL,
+        topic_root: str, tmp_path: Path) -> None:
+    """One simulated hour of 6 machines (minor stops, long unspecified stops, failures,
+    breaks) sent as 10 s and as 60 s batches through Mosquitto, the ingest worker and
+    InfluxDB: every stored component sums to the same per machine."""
+    sums = ", ".join(f'sum("{f}")' for f in (*FLOAT_FIELDS, *INT_FIELDS))
+    stored = []
+    corrections = []
+    for flush_s in (10, 60):
+        sim = simulate(machines=6, sim_seconds=3600, topic_root=f"{topic_root}-{flush_s}",
+                       flush_s=flush_s)
+        name = f"{database}_{flush_s}"
+        with InfluxQL(url=influxd.url, database=name) as client:
+            client.create_database()
+
+            async def main(sim: Simulated = sim, name: str = name,
+                           client: InfluxQL = client, flush_s: int = flush_s) -> None:
+                worker = IngestWorker(config=ingest_config(
+                    broker_port=broker.port, influx_url=influxd.url, database=name,
+                    topic_root=f"{topic_root}-{flush_s}", spool_dir=tmp_path / str(flush_s)),
+                    plant=sim.plant)
+                async with worker:
+                    await worker.connected.wait()
+                    await publish(broker.port, sim.messages)
+                    assert await asyncio.to_thread(wait_for_batches, client,
+                                                   sim.batches) == sim.batches
+
+            asyncio.run(main())
+            stored.append({s.tags["machine"]: [round(v, 6) for v in s.values[0][1:]]
+                           for s in client.query(f'SELECT {sums} FROM "oee_components" '
+                                                 'GROUP BY "machine"')})
+            corrections.append(client.scalar(
+                'SELECT count("minor_stops") FROM "oee_components" '
+                "WHERE \"correction\" = 'minor_stop'") or 0)
+            client.query(f'DROP DATABASE "{name}"')
+    ten, sixty = stored
+    assert len(ten) == 6
+    minor_stops = len(FLOAT_FIELDS) + INT_FIELDS.index("minor_stops")
+    assert sum(row[minor_stops] for row in ten.values()) > 0  # there were minor stops
+    assert corrections[0] > corrections[1] > 0  # stops across batches were judged whole
+    assert ten == sixty
