@@ -34,7 +34,7 @@ def shift(broker: Mosquitto, influxd: InfluxD, tmp_path_factory: pytest.TempPath
     result = asyncio.run(run_pipeline(
         broker_port=broker.port, influx_url=influxd.url, database=database,
         topic_root="truth", state_dir=tmp_path_factory.mktemp("pipeline"), machines=6,
-        sim_seconds=4 * 3600, speedup=4000.0, seed=11))
+        sim_seconds=4 * 3600, speedup=4000.0, seed=11, meter_devices=True))
     with InfluxQL(url=influxd.url, database=database) as influx:
         yield result, influx
 
@@ -49,8 +49,9 @@ def test_time_elements_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]
     stored = _by_machine(influx, "SELECT " + ", ".join(f'sum("{f}")' for f in fields)
                          + ', sum("interval_s") FROM "oee_components" GROUP BY "machine"')
     element_of = {s.code: s.element for s in result.plant.states}
-    assert set(stored) == set(result.truth)
-    for machine, truth in result.truth.items():
+    timed = {m: t for m, t in result.truth.items() if not t.meter_only}
+    assert set(stored) == set(timed)  # a meter on its own has no time components
+    for machine, truth in timed.items():
         expected: dict[str, float] = defaultdict(float)
         for code, ms in truth.state_ms.items():
             expected[ELEMENT_FIELD[element_of[code]]] += ms / 1000.0
@@ -104,6 +105,8 @@ def test_energy_equals_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> N
                 for carrier, kwh in t.energy_at_reading.items()}
     assert stored.keys() == expected.keys()
     assert {c for _, c in expected} >= {"electricity", "natural_gas", "steam_1_0mpa"}
+    meters_alone = {m for m, t in result.truth.items() if t.meter_only}
+    assert meters_alone and all((m, "electricity") in stored for m in meters_alone)
     for key, value in expected.items():
         assert stored[key] == pytest.approx(value, abs=REGISTER_COUNT[key[1]]), key
 

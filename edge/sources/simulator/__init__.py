@@ -43,6 +43,9 @@ class SimulatedMachine(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     maintenance_at: str | None = None  # local "HH:MM" of a 45-minute planned maintenance
     # share of meter readings (while a register stands still) that read one count low
     meter_jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    # a meter without a machine state (a compressor sub-meter): only its meters and
+    # power are read; it still runs, stops and draws power like a machine
+    meter_only: bool = False
 
 
 class SimulatorConfig(msgspec.Struct, tag="simulator", tag_field="type",
@@ -98,7 +101,7 @@ def machine_spec(machine: SimulatedMachine, *, seed: int) -> MachineSpec:
                                 initial_raw=rng.randrange(0, 10**6)))
     return MachineSpec(machine=machine.id, products=dict(machine.products),
                        rated_kw=machine.rated_kw, meters=tuple(meters),
-                       meter_jitter=machine.meter_jitter)
+                       meter_jitter=machine.meter_jitter, meter_only=machine.meter_only)
 
 
 class Simulator:

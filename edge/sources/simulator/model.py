@@ -81,6 +81,9 @@ class MachineSpec:
     # share of meter readings, when the register has not moved on since the last one,
     # that read one count low (as real meters and float conversions do): jitter
     meter_jitter: float = 0.0
+    # a meter on its own (a compressor sub-meter): its state and counters stay inside
+    # the simulator, only meters and power samples are read
+    meter_only: bool = False
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ class MachineTruth:
     energy: dict[str, float] = field(default_factory=dict)  # carrier -> physical units
     # energy as of the last meter reading (what the registers can show)
     energy_at_reading: dict[str, float] = field(default_factory=dict)
+    meter_only: bool = False  # no state or counters were read: time and parts are not on the wire
 
 
 class MachineModel:
@@ -117,7 +121,8 @@ class MachineModel:
         self.power_factor = 1.0
         self.truth = MachineTruth(
             energy={m.carrier: 0.0 for m in spec.meters},
-            energy_at_reading={m.carrier: 0.0 for m in spec.meters})
+            energy_at_reading={m.carrier: 0.0 for m in spec.meters},
+            meter_only=spec.meter_only)
         self._started = False
 
     def _draw_s(self, low: float, high: float, scale: float = 1.0) -> int:
@@ -136,7 +141,8 @@ class MachineModel:
             self.startup_left = self.spec.startup_parts
         if state != self.state:
             self.state = state
-            out.append(StateReading(self.spec.machine, t_ms, state))
+            if not self.spec.meter_only:
+                out.append(StateReading(self.spec.machine, t_ms, state))
             self.power_factor = self.rng.uniform(0.95, 1.05)
 
     def _next_unplanned(self, t_ms: int, out: list[Reading]) -> None:
@@ -171,10 +177,11 @@ class MachineModel:
         machine = spec.machine
         if not self._started:  # the first readings: every register at the start
             self._started = True
-            out.append(StateReading(machine, self.t_ms, self.state))
-            for register, raw in self.counters.items():
-                out.append(CounterReading(machine, self.t_ms, register, self.product, raw,
-                                          spec.counter_modulus))
+            if not spec.meter_only:
+                out.append(StateReading(machine, self.t_ms, self.state))
+                for register, raw in self.counters.items():
+                    out.append(CounterReading(machine, self.t_ms, register, self.product,
+                                              raw, spec.counter_modulus))
             self._read_registers(self.t_ms, out)
         while self.t_ms + tick <= until_ms:
             t = self.t_ms
@@ -192,7 +199,7 @@ class MachineModel:
             state = self.state
             truth.state_ms[state] = truth.state_ms.get(state, 0) + tick
             # production during this tick
-            if state in (PRODUCING, REDUCED):
+            if state in (PRODUCING, REDUCED) and not spec.meter_only:
                 speed = 1.0 if state == PRODUCING else 0.6
                 self.progress += speed * tick / 1000.0 / spec.products[self.product]
                 if self.progress >= 1.0:
