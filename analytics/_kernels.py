@@ -49,7 +49,9 @@ REG_ROLLOVERS = 0
 REG_RESETS = 1
 REG_NEGATIVES = 2
 REG_GAPS = 3
-N_REG_COUNTS = 4
+REG_JITTER = 4
+REG_JUMPS = 5
+N_REG_COUNTS = 6
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -117,18 +119,20 @@ def _emit(s: int, a: int, b: int, col: int, minor: bool, win: np.ndarray,
 
 
 @kernel
-def _emit_run(s: int, start: int, end: int, code: float, minor_ms: int,
+def _emit_run(s: int, start: int, end: int, code: float, minor_ms: int, judged: bool,
               tab_lo: np.ndarray, tab_hi: np.ndarray, tab_elem: np.ndarray,
               tab_minor: np.ndarray, win: np.ndarray, cal_t: np.ndarray,
               cal_kind: np.ndarray, acc: np.ndarray) -> None:
+    """Emit the run [start, end); only a `judged` run (whole, closed) can be a minor stop."""
     col, candidate = _lookup(code, tab_lo, tab_hi, tab_elem, tab_minor)
-    minor = candidate and (end - start) < minor_ms
+    minor = judged and candidate and (end - start) < minor_ms
     _emit(s, start, end, COL_MINOR if minor else col, minor, win, cal_t, cal_kind, acc)
 
 
 @kernel
 def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.ndarray,
-                  seg_start: np.ndarray, seg_end: np.ndarray, max_hold_ms: int,
+                  seg_start: np.ndarray, seg_end: np.ndarray, seg_since: np.ndarray,
+                  open_end: bool, max_hold_ms: int,
                   carry_valid: np.ndarray, carry_start: np.ndarray, carry_last: np.ndarray,
                   carry_code: np.ndarray, final: bool, tab_lo: np.ndarray,
                   tab_hi: np.ndarray, tab_elem: np.ndarray, tab_minor: np.ndarray,
@@ -143,6 +147,13 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
     time each series covers in this chunk. When `final` is False the last run of each
     series is not counted but carried (`carry_*`), so that runs and minor stops are
     judged whole across chunk boundaries.
+
+    Batches (ingest) judge a stop on its whole length without a carry: `seg_since[s]`
+    is when the state of the series' first sample began; when that is before
+    `seg_start[s]` and the first sample is at `seg_start[s]`, the first run continues a
+    run that began earlier and is not judged here (its classification is written when
+    it ends, see `ingest.stops`). With `open_end`, the last run of each series is still
+    going on at `seg_end` and is not judged either: an open stop is not a minor stop.
     """
     n_series = seg.size - 1
     for s in range(n_series):
@@ -152,6 +163,7 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
         run_start = carry_start[s]
         run_last = carry_last[s]
         run_code = carry_code[s]
+        judged = True  # the current run started here (or is carried whole)
         if not have_run:
             first = t_base + offsets[i] if i < i_end else seg_end[s]
             if first > seg_start[s]:
@@ -167,18 +179,20 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
                     end = run_last + max_hold_ms
                     if end > t:
                         end = t
-                    _emit_run(s, run_start, end, run_code, minor_ms, tab_lo, tab_hi,
-                              tab_elem, tab_minor, win, cal_t, cal_kind, acc)
+                    _emit_run(s, run_start, end, run_code, minor_ms, judged, tab_lo,
+                              tab_hi, tab_elem, tab_minor, win, cal_t, cal_kind, acc)
                     if end < t:
                         _emit(s, end, t, COL_MISSING, False, win, cal_t, cal_kind, acc)
                     run_start = t
                     run_last = t
                     run_code = c
+                    judged = True
             else:
                 have_run = True
                 run_start = t
                 run_last = t
                 run_code = c
+                judged = not (i == seg[s] and t == seg_start[s] and seg_since[s] < t)
             # fast scan to the end of the run
             j = i + 1
             prev = offsets[i]
@@ -204,8 +218,9 @@ def time_elements(t_base: int, offsets: np.ndarray, codes: np.ndarray, seg: np.n
                 if end > seg_end[s] or end < run_last:  # < : overflow of a huge hold
                     end = seg_end[s]
                 if end > run_start:
-                    _emit_run(s, run_start, end, run_code, minor_ms, tab_lo, tab_hi,
-                              tab_elem, tab_minor, win, cal_t, cal_kind, acc)
+                    _emit_run(s, run_start, end, run_code, minor_ms,
+                              judged and not open_end, tab_lo, tab_hi, tab_elem,
+                              tab_minor, win, cal_t, cal_kind, acc)
                 else:
                     end = run_start
                 if end < seg_end[s]:
@@ -258,20 +273,27 @@ def _spread(s: int, a: int, b: int, amount: float, covered: bool, win: np.ndarra
 
 @kernel
 def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.ndarray,
-                    modulus: np.ndarray, max_gap_ms: int, carry_valid: np.ndarray,
+                    modulus: np.ndarray, jitter: float, max_per_ms: np.ndarray,
+                    max_gap_ms: int, carry_valid: np.ndarray,
                     carry_t: np.ndarray, carry_raw: np.ndarray, win: np.ndarray,
                     acc_q: np.ndarray, acc_cov: np.ndarray, acc_counts: np.ndarray,
                     raw_first: np.ndarray, raw_last: np.ndarray) -> None:
     """Consumption from cumulative registers (energy meters, part counters).
 
-    Between two valid readings (NaN readings are skipped) the step delta is
-    `raw - previous`; a drop of more than half the register range (`modulus`, NaN when
-    the register does not roll over) is a rollover (`+ modulus`); another drop to a
-    value not above the size of the drop is a reset to zero (delta = the new value);
-    any other drop is a negative delta (delta 0, the new value becomes the base). Each
-    step's delta is spread over windows in proportion to time; a step longer than
-    `max_gap_ms` is a gap: its delta still counts (the register integrates across it)
-    but its time is not covered. Counts go to the first window of the step.
+    The register rule of `plantstream.meter_rule`, mirrored (a property test checks
+    they agree). Between the base (the high-water mark; `carry_raw`) and a valid
+    reading (NaN readings are skipped), with `back = base - raw`: a rise is consumed
+    (`raw - base`); a drop of at most `jitter`, or a rise of all but `jitter` of the
+    register range (back across the wrap), is jitter (nothing, the base stays); a
+    drop of more than half the register range (`modulus`, NaN when the register does
+    not roll over) is a rollover (`raw + modulus - base`); another drop to a value not
+    above `back` is a reset to zero (`raw`); any other drop is a negative step (nothing,
+    the base becomes `raw`). A consumption above `max_per_ms` (per series, NaN: no
+    limit) times the time since the previous reading is a jump (nothing, the base
+    becomes `raw`). Each step's consumption is spread over windows in proportion to
+    time; a step longer than `max_gap_ms` is a gap: its consumption still counts (the
+    register integrates across it) but its time is not covered. Counts go to the first
+    window of the step.
     """
     n_series = seg.size - 1
     n_win = win.size - 1
@@ -284,6 +306,8 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
         prev_t = carry_t[s]
         prev_r = carry_raw[s]
         mod = modulus[s]
+        rate = max_per_ms[s]
+        limited = rate == rate
         k = 0  # window pointer: win[k] <= t < win[k + 1] for the current reading
         rk = -1  # window of the readings seen last (raw_last is flushed on change)
         last_r = np.nan
@@ -301,8 +325,11 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                     t = t_base + offsets[i]
                     d = r - prev_r
                     if not (d >= 0.0) or t >= w_next or t <= prev_t \
-                            or t - prev_t > max_gap_ms:
-                        break  # NaN, a drop, a new window, a gap: the general path
+                            or t - prev_t > max_gap_ms \
+                            or (limited and d > rate * (t - prev_t)) \
+                            or (mod > 0.0 and mod - d <= jitter):
+                        break  # NaN, a drop, a new window, a gap, a jump, a wrap back:
+                        # the general path
                     q_local += d
                     cov_local += t - prev_t
                     last_r = r
@@ -327,11 +354,20 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                     if raw_first[s, k] != raw_first[s, k]:
                         raw_first[s, k] = r
                 last_r = r
+            base = r
             if have:
                 d = r - prev_r
                 kind = -1
-                if d >= 0.0:
+                if d >= 0.0 and mod > 0.0 and mod - d <= jitter:
+                    delta = 0.0  # a count back across the wrap
+                    kind = REG_JITTER
+                    base = prev_r
+                elif d >= 0.0:
                     delta = d
+                elif -d <= jitter:
+                    delta = 0.0
+                    kind = REG_JITTER
+                    base = prev_r
                 elif mod > 0.0 and -d > 0.5 * mod:
                     delta = d + mod
                     kind = REG_ROLLOVERS
@@ -341,6 +377,9 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                 else:
                     delta = 0.0
                     kind = REG_NEGATIVES
+                if limited and delta > rate * (t - prev_t):
+                    delta = 0.0
+                    kind = REG_JUMPS
                 gap = t - prev_t > max_gap_ms
                 if inside and t > prev_t and prev_t >= win[k]:
                     # fast path: the whole step lies in window k; sum locally
@@ -365,7 +404,7 @@ def register_deltas(t_base: int, offsets: np.ndarray, raw: np.ndarray, seg: np.n
                         acc_counts[s, kf, REG_GAPS] += 1
             have = True
             prev_t = t
-            prev_r = r
+            prev_r = base
         if ck >= 0:
             acc_q[s, ck] += q_local
             acc_cov[s, ck] += cov_local

@@ -102,6 +102,7 @@ def time_element_ms(t_ms: ArrayLike, codes: ArrayLike, segments: ArrayLike, *,
                     windows: ArrayLike, model: StateModel | StateTable,
                     calendar: CalendarArrays | None = None,
                     seg_start: ArrayLike | None = None, seg_end: ArrayLike | None = None,
+                    seg_since: ArrayLike | None = None, open_end: bool = False,
                     max_hold_ms: int = FOREVER_MS, minor_stop_threshold_s: float = 120.0,
                     t_base_ms: int = 0, carry: StateCarry | None = None,
                     final: bool = True, out: ElementTotals | None = None,
@@ -115,6 +116,13 @@ def time_element_ms(t_ms: ArrayLike, codes: ArrayLike, segments: ArrayLike, *,
     `[seg_start[s], seg_end[s])` (default: all windows). `windows` are the sorted
     window boundaries (use `calendar.window_boundaries`). Results are added to `out`
     when given (chunked processing, with `carry` and `final=False` between chunks).
+
+    A run of a minor-stop candidate is a minor stop when it is shorter than the
+    threshold *as a whole*. `seg_since[s]` (default `seg_start[s]`) is when the state at
+    `seg_start[s]` began: a first run that began before the series' span is not judged
+    here (ingest writes its classification when it ends, `ingest.stops`). With
+    `open_end`, the last run of every series is still going on at its end and is not
+    judged (an open stop is not a minor stop yet).
     """
     t = np.ascontiguousarray(t_ms, dtype=np.int64)
     c = np.ascontiguousarray(codes, dtype=np.float64)
@@ -142,7 +150,10 @@ def time_element_ms(t_ms: ArrayLike, codes: ArrayLike, segments: ArrayLike, *,
                else np.ascontiguousarray(seg_start, dtype=np.int64))
     s_end = (np.full(n_series, win[-1], np.int64) if seg_end is None
              else np.ascontiguousarray(seg_end, dtype=np.int64))
-    if s_start.shape != (n_series,) or s_end.shape != (n_series,):
+    s_since = (s_start if seg_since is None
+               else np.ascontiguousarray(seg_since, dtype=np.int64))
+    if s_start.shape != (n_series,) or s_end.shape != (n_series,) \
+            or s_since.shape != (n_series,):
         raise AnalyticsInputError(field="seg_start", reason="one value per series")
     if max_hold_ms <= 0 or minor_stop_threshold_s <= 0:
         raise AnalyticsInputError(field="max_hold_ms", reason="must be positive")
@@ -154,7 +165,8 @@ def time_element_ms(t_ms: ArrayLike, codes: ArrayLike, segments: ArrayLike, *,
                             ms=np.zeros((n_series, win.size - 1, K.N_COLS), np.int64))
     elif out.ms.shape != (n_series, win.size - 1, K.N_COLS):
         raise AnalyticsInputError(field="out", reason="shape does not match")
-    K.time_elements(int(t_base_ms), t, c, seg, s_start, s_end, int(max_hold_ms),
+    K.time_elements(int(t_base_ms), t, c, seg, s_start, s_end, s_since, bool(open_end),
+                    int(max_hold_ms),
                     state.valid, state.start_ms, state.last_ms, state.code, final,
                     table.low, table.high, table.column, table.minor,
                     round(minor_stop_threshold_s * 1000), win, cal.t_ms, cal.kind, out.ms)

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from plantstream.errors import ConfigError
 
 __all__ = [
+    "CONSISTENCY",
     "KJ_PER_KGCE",
     "Carrier",
     "CoefficientTable",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 KJ_PER_KGCE: Final = 29_307.0  # 1 kgce, lower heating value
+CONSISTENCY: Final = 0.001  # a row's kgce and CO2 agree with its heat value within 0.1 %
 ElectricityBasis = Literal["equivalent", "equal_value"]
 
 
@@ -108,7 +110,9 @@ def load_coefficients(path: Path | None = None, *, grid_year: int = 2023,
     carriers: dict[str, Carrier] = {}
     gas_basis = "table"
     for name, row in raw["carriers"].items():
+        _check_row(source, name, row)
         kgce = float(row["kgce_per_unit"])
+        table_kgce = kgce
         basis = f"table {raw['meta']['version']} ({table_basis})" \
             if name == "electricity" else f"table {raw['meta']['version']}"
         low, high = row["range"]
@@ -130,13 +134,39 @@ def load_coefficients(path: Path | None = None, *, grid_year: int = 2023,
             raise ConfigError(source=source, key=f"carriers.{name}.kgce_per_unit", reason=(
                 f"{kgce} kgce/{row['unit']} is outside the plausible range [{low}, {high}]"
                 " (kgce vs tce, or m3 vs 1000 m3?)"))
-        co2 = grid_factor if row.get("co2") == "grid" else float(row.get("kgco2_per_unit", 0))
+        # the CO2 factor rests on the same heat value as the kgce actually used
+        co2 = (grid_factor if row.get("co2") == "grid"
+               else float(row["kgco2_per_unit"]) * (kgce / table_kgce))
         carriers[name] = Carrier(name=name, unit=row["unit"], kgce_per_unit=kgce,
                                  kgco2_per_unit=co2, basis=basis)
     return CoefficientTable(version=raw["meta"]["version"], source=raw["meta"]["kgce_source"],
                             electricity_basis=electricity_basis,
                             grid_year=grid_year, grid_kgco2_per_kwh=grid_factor,
                             carriers=carriers, natural_gas_basis=gas_basis)
+
+
+def _check_row(source: str, name: str, row: dict[str, Any]) -> None:
+    """kgce = heat / 29.307 MJ/kgce and CO2 = heat x kgCO2/MJ (or the grid factor)."""
+    def off(got: float, want: float) -> bool:
+        return abs(got - want) > CONSISTENCY * max(abs(want), 1e-12)
+
+    for key in ("heat_mj_per_unit", "kgce_per_unit", "source"):
+        if key not in row:
+            raise ConfigError(source=source, key=f"carriers.{name}.{key}", reason="missing")
+    heat = float(row["heat_mj_per_unit"])
+    if off(float(row["kgce_per_unit"]), heat * 1000.0 / KJ_PER_KGCE):
+        raise ConfigError(source=source, key=f"carriers.{name}.kgce_per_unit", reason=(
+            f"{row['kgce_per_unit']} does not match {heat} MJ/{row['unit']} "
+            f"/ {KJ_PER_KGCE / 1000:g} MJ/kgce"))
+    if row.get("co2") == "grid":
+        return
+    for key in ("co2_kg_per_mj", "kgco2_per_unit"):
+        if key not in row:
+            raise ConfigError(source=source, key=f"carriers.{name}.{key}", reason="missing")
+    if off(float(row["kgco2_per_unit"]), heat * float(row["co2_kg_per_mj"])):
+        raise ConfigError(source=source, key=f"carriers.{name}.kgco2_per_unit", reason=(
+            f"{row['kgco2_per_unit']} does not match {heat} MJ/{row['unit']} x "
+            f"{row['co2_kg_per_mj']} kgCO2/MJ (the heat value of its kgce)"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

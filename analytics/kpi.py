@@ -76,9 +76,10 @@ class SixBigLosses:
     """The TPM six big losses, in seconds of planned busy time.
 
     `reduced_speed_s` = APT (without minor stops) - sum(PRU x PQ): negative when the
-    effectiveness is above 1 (kept, never clipped). `startup_rejects_s` is None: the
-    wire format does not separate start-up rejects from other scrap, so all quality
-    loss is in `defects_s` (ideal time of scrap and rework).
+    effectiveness is above 1 (kept, never clipped). `startup_rejects_s` (reduced
+    yield) is the ideal time of start-up rejects, from sources that can tell them
+    apart (the wire's optional `startup_rejects`; 0 where none are reported);
+    `defects_s` is the ideal time of the other scrap and of rework.
     """
 
     breakdowns_s: float  # ADET without minor stops (failures, unknown, missing data)
@@ -86,7 +87,7 @@ class SixBigLosses:
     minor_stops_s: float
     reduced_speed_s: float
     defects_s: float
-    startup_rejects_s: float | None
+    startup_rejects_s: float  # reduced yield
     idle_s: float  # ADOT: not one of the six, shown beside them
 
 
@@ -101,5 +102,6 @@ def six_big_losses(c: TimeComponents, *, model: str = "iso22400") -> SixBigLosse
         run = c.apt_s
     return SixBigLosses(breakdowns_s=breakdowns, setup_s=c.asut_s,
                         minor_stops_s=c.minor_stop_s, reduced_speed_s=run - c.pru_pq_s,
-                        defects_s=c.pru_pq_s - c.pru_gq_s, startup_rejects_s=None,
+                        defects_s=c.pru_pq_s - c.pru_gq_s - c.pru_su_s,
+                        startup_rejects_s=c.pru_su_s,
                         idle_s=c.adot_s)

@@ -3,8 +3,9 @@
 Public, typed wrappers of the `register_deltas` and `power_energy` kernels:
 
 * `register_consumption`: cumulative registers (kWh meters, gas meters, part counters)
-  -> consumption per window, with rollover, resets, negative deltas and gaps handled
-  and counted, and the covered time per window (completeness);
+  -> consumption per window under the one register rule (`plantstream.meter_rule`:
+  jitter, rollover, resets, negative steps, impossible jumps) with gaps handled and
+  every kind counted, and the covered time per window (completeness);
 * `power_to_energy`: power samples (kW) -> energy (kWh) per window, trapezoids between
   consecutive valid samples, split at window boundaries; gaps are not integrated.
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 
 from plantstream.analytics import _kernels as K
 from plantstream.analytics.errors import AnalyticsInputError
+from plantstream.meter_rule import DEFAULT_JITTER
 
 __all__ = [
     "EnergyTotals",
@@ -59,7 +61,8 @@ class RegisterTotals:
     windows: npt.NDArray[np.int64]
     quantity: npt.NDArray[np.float64]  # (S, K) in the register's unit
     covered_ms: npt.NDArray[np.int64]  # (S, K)
-    counts: npt.NDArray[np.int64]  # (S, K, 4): rollovers, resets, negatives, gaps
+    counts: npt.NDArray[np.int64]  # (S, K, 6): rollovers, resets, negatives, gaps,
+    # jitter, jumps (`_kernels.REG_*`)
     raw_first: npt.NDArray[np.float64]  # (S, K) first valid reading in the window (NaN)
     raw_last: npt.NDArray[np.float64]
 
@@ -78,6 +81,14 @@ class RegisterTotals:
     @property
     def gaps(self) -> npt.NDArray[np.int64]:
         return self.counts[:, :, K.REG_GAPS]
+
+    @property
+    def jitter(self) -> npt.NDArray[np.int64]:
+        return self.counts[:, :, K.REG_JITTER]
+
+    @property
+    def jumps(self) -> npt.NDArray[np.int64]:
+        return self.counts[:, :, K.REG_JUMPS]
 
     def completeness(self) -> npt.NDArray[np.float64]:
         """Covered share of each window (0..1)."""
@@ -129,7 +140,10 @@ def _common(t_ms: npt.ArrayLike, values: npt.ArrayLike, segments: npt.ArrayLike,
 
 def register_consumption(t_ms: npt.ArrayLike, raw: npt.ArrayLike, segments: npt.ArrayLike,
                          *, windows: npt.ArrayLike,
-                         modulus: float | npt.ArrayLike = np.nan, max_gap_ms: int = 60_000,
+                         modulus: float | npt.ArrayLike = np.nan,
+                         jitter: float = DEFAULT_JITTER,
+                         max_rate_per_h: float | npt.ArrayLike = np.nan,
+                         max_gap_ms: int = 60_000,
                          t_base_ms: int = 0, carry: RegisterCarry | None = None,
                          out: RegisterTotals | None = None,
                          check: bool = True) -> RegisterTotals:
@@ -138,8 +152,11 @@ def register_consumption(t_ms: npt.ArrayLike, raw: npt.ArrayLike, segments: npt.
     `raw` are register readings (NaN: missing), series `s` is
     `[segments[s], segments[s + 1])` sorted by time; `modulus` is the register range
     where it rolls over (e.g. 1e6 for a 6-digit kWh register; NaN: never), one value
-    or one per series; a step longer than `max_gap_ms` is a gap. See
-    `_kernels.register_deltas` for the rules.
+    or one per series; `jitter` the largest backward step that is read-out noise;
+    `max_rate_per_h` the most a register can advance per hour (the meter's maximum
+    power, in register units; NaN: no limit), one value or one per series; a step
+    longer than `max_gap_ms` is a gap. The rule is `plantstream.meter_rule` (the edge
+    applies the same one); see `_kernels.register_deltas`.
     """
     t, v, seg, win = _common(t_ms, raw, segments, windows, max_gap_ms, check)
     n_series, n_win = seg.size - 1, win.size - 1
@@ -147,6 +164,11 @@ def register_consumption(t_ms: npt.ArrayLike, raw: npt.ArrayLike, segments: npt.
                                                (n_series,)))
     if np.any(mod <= 0):
         raise AnalyticsInputError(field="modulus", reason="must be positive or NaN")
+    rate = np.ascontiguousarray(np.broadcast_to(
+        np.asarray(max_rate_per_h, dtype=np.float64), (n_series,))) / MS_PER_HOUR
+    if np.any(rate < 0) or not jitter >= 0:
+        raise AnalyticsInputError(field="max_rate_per_h",
+                                  reason="jitter and rates must not be negative")
     state = carry if carry is not None else RegisterCarry.empty(n_series)
     if out is None:
         out = RegisterTotals(windows=win, quantity=np.zeros((n_series, n_win)),
@@ -154,7 +176,8 @@ def register_consumption(t_ms: npt.ArrayLike, raw: npt.ArrayLike, segments: npt.
                              counts=np.zeros((n_series, n_win, K.N_REG_COUNTS), np.int64),
                              raw_first=np.full((n_series, n_win), np.nan),
                              raw_last=np.full((n_series, n_win), np.nan))
-    K.register_deltas(int(t_base_ms), t, v, seg, mod, int(max_gap_ms), state.valid,
+    K.register_deltas(int(t_base_ms), t, v, seg, mod, float(jitter), rate, int(max_gap_ms),
+                      state.valid,
                       state.t_ms, state.raw, win, out.quantity, out.covered_ms, out.counts,
                       out.raw_first, out.raw_last)
     return out

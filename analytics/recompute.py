@@ -90,8 +90,12 @@ def recompute(chunks: Iterable[RawChunk], *, n_machines: int, windows: npt.Array
               model: StateModel | StateTable, calendar: CalendarArrays | None = None,
               max_hold_ms: int = FOREVER_MS, minor_stop_threshold_s: float = 120.0,
               counter_modulus: float | npt.ArrayLike = np.nan, max_gap_ms: int = 60_000,
-              check: bool = False, threads: int = 1) -> RecomputeResult:
+              check: bool = False, threads: int = 1,
+              open_end: bool = False) -> RecomputeResult:
     """Components per machine and window from raw chunks in time order.
+
+    `open_end`: the history ends now and each machine's last state is still going on
+    (not judged as a minor stop: what the live path does, see `ingest.stops`).
 
     `threads` > 1 runs the state, counter and power kernels of a chunk side by side
     (the kernels release the GIL and write separate accumulators); the result is the
@@ -125,7 +129,8 @@ def recompute(chunks: Iterable[RawChunk], *, n_machines: int, windows: npt.Array
                 chunk.states.segments, windows=win, model=table, calendar=calendar,
                 seg_start=span_start, seg_end=span_end, max_hold_ms=max_hold_ms,
                 minor_stop_threshold_s=minor_stop_threshold_s, t_base_ms=chunk.t0_ms,
-                carry=state_carry, final=last, out=elements, check=check)]
+                carry=state_carry, final=last, open_end=open_end, out=elements,
+                check=check)]
             if chunk.counters is not None:
                 jobs.append(partial(
                     register_consumption, chunk.counters.offsets_ms, chunk.counters.values,
@@ -160,10 +165,11 @@ def timeline_components(samples: Mapping[str, tuple[Sequence[int], Sequence[floa
                         start_ms: int, end_ms: int, windows: npt.ArrayLike,
                         model: StateModel, calendar: CalendarArrays | None = None,
                         oee_model: OeeModel = "iso22400", max_hold_ms: int = FOREVER_MS,
-                        minor_stop_threshold_s: float = 120.0
+                        minor_stop_threshold_s: float = 120.0, open_end: bool = False
                         ) -> dict[str, list[TimeComponents]]:
     """Time components per machine and window from state samples or changes
-    (`machine -> (t_ms, codes)`), each machine covering [start_ms, end_ms)."""
+    (`machine -> (t_ms, codes)`), each machine covering [start_ms, end_ms); with
+    `open_end` the last state of each machine is still going on (not judged)."""
     names = list(samples)
     t_parts = [np.asarray(samples[n][0], dtype=np.int64) for n in names]
     c_parts = [np.asarray(samples[n][1], dtype=np.float64) for n in names]
@@ -175,7 +181,7 @@ def timeline_components(samples: Mapping[str, tuple[Sequence[int], Sequence[floa
         segments, windows=windows, model=model, calendar=calendar,
         seg_start=np.full(len(names), start_ms, np.int64),
         seg_end=np.full(len(names), end_ms, np.int64), max_hold_ms=max_hold_ms,
-        minor_stop_threshold_s=minor_stop_threshold_s)
+        minor_stop_threshold_s=minor_stop_threshold_s, open_end=open_end)
     n_windows = totals.ms.shape[1]
     return {name: [totals.time_components(i, k, model=oee_model) for k in range(n_windows)]
             for i, name in enumerate(names)}

@@ -43,6 +43,8 @@ class TimeComponents:
     pru_pq_s: float = 0.0
     pru_gq_s: float = 0.0
     missing_s: float = 0.0
+    su: int = 0  # start-up rejects (inside `sq`): the six big losses' reduced yield
+    pru_su_s: float = 0.0  # their ideal time
     apt_outside_plan_s: float = 0.0
 
     def add(self, other: TimeComponents) -> None:
@@ -66,6 +68,7 @@ class ProductComponent:
     scrap: int
     rework: int
     pru_s: float | None  # ideal cycle time; None when the product has none configured
+    startup_rejects: int = 0  # not in `scrap` (as on the wire)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class EnergyComponent:
     rollovers: int
     resets: int
     coefficient_basis: str = ""  # which coefficient was used (table, override, measured)
+    jitter: int = 0  # backward steps read as jitter (not counted), `plantstream.meter_rule`
+    rejected: int = 0  # large drops and impossible jumps (flagged, not counted)
 
 
 @dataclass(slots=True)
@@ -93,3 +98,4 @@ class MachineComponents:
     time: TimeComponents
     products: list[ProductComponent] = field(default_factory=list)
     energy: list[EnergyComponent] = field(default_factory=list)
+    has_state: bool = True  # False: a meter on its own (no state, `time` all zero)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
+from plantstream.calendar import ShiftPlan
 from plantstream.errors import ConfigError
 from plantstream.wire import Id
 
@@ -177,6 +178,9 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=
     oee: OeeSettings = OeeSettings()
     ingest_limits: IngestLimits = IngestLimits()
     states: list[StateDef] = msgspec.field(default_factory=lambda: list(DEFAULT_STATE_MODEL))
+    # the shift calendar live KPIs use (breaks and no-shift time outside PBT); None:
+    # every instant is planned and the state alone decides
+    calendar: ShiftPlan | None = None
 
     def __post_init__(self) -> None:
         _unique("sites", [s.id for s in self.sites])

@@ -57,20 +57,29 @@ class StateChange(msgspec.Struct, array_like=True, frozen=True):
 
 
 class CounterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Parts finished inside the interval, for one product."""
+    """Parts finished inside the interval, for one product.
+
+    `startup_rejects` (optional, sources that can tell): parts rejected while the
+    machine ran up after a start, a changeover or a stop; not included in `scrap`
+    (ingest counts both as scrap, and start-up rejects also as reduced yield).
+    """
 
     product: Id
     good: NonNegInt = 0
     scrap: NonNegInt = 0
     rework: NonNegInt = 0
+    startup_rejects: NonNegInt = 0
 
 
 class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Consumption of one energy carrier inside the interval, in the meter's unit.
 
-    `delta` is already corrected at the edge for rollover (`rollovers`) and resets
-    (`resets`); `raw_start` / `raw_end` are the register values as read, for audit.
-    `covered_ms` is the part of the interval with valid readings (completeness).
+    `delta` follows the register rule (`plantstream.meter_rule`), applied at the edge:
+    rollovers (`rollovers`), resets (`resets`), jitter steps (`jitter`, not counted)
+    and rejected steps (`rejected`: large drops and impossible jumps, not counted);
+    `raw_start` is the base the interval counts from, `raw_end` the last register
+    value read, for audit. `covered_ms` is the part of the interval with valid readings
+    (completeness). `jitter` and `rejected` are optional (older agents: 0).
     """
 
     carrier: Id
@@ -81,6 +90,8 @@ class MeterDelta(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     covered_ms: NonNegInt
     rollovers: NonNegInt = 0
     resets: NonNegInt = 0
+    jitter: NonNegInt = 0
+    rejected: NonNegInt = 0
 
 
 class SignalSamples(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -95,15 +106,23 @@ class SignalSamples(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class MachineInterval(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Everything one machine did inside the batch interval."""
+    """Everything one machine did inside the batch interval.
+
+    `state_since_ms` (optional): when `state_at_start` began, at or before t_start, so
+    that a stop is judged on its whole length when it ends, whatever the batch length.
+    Absent: unknown (the state is taken to begin at t_start). `state_at_start` absent
+    (null): a device without a machine state, e.g. a meter on its own (then no
+    `changes` and no `state_since_ms`).
+    """
 
     machine: Id
-    state_at_start: NonNegInt
+    state_at_start: NonNegInt | None = None
     changes: list[StateChange] = []
     counts: list[CounterDelta] = []
     meters: list[MeterDelta] = []
     samples: list[SignalSamples] = []
     registers: dict[str, float] = {}  # raw counter registers at the end, for audit
+    state_since_ms: EpochMs | None = None
 
 
 class Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -202,6 +221,12 @@ def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = No
         if m.machine in seen:
             raise fail("duplicate_machine", f"machine {m.machine} appears twice")
         seen.add(m.machine)
+        if m.state_at_start is None and (m.changes or m.state_since_ms is not None):
+            raise fail("changes_without_state",
+                       f"{m.machine}: state changes or state_since_ms without state_at_start")
+        if m.state_since_ms is not None and m.state_since_ms > t0:
+            raise fail("state_since_after_start",
+                       f"{m.machine}: state_since_ms {m.state_since_ms} > t_start_ms {t0}")
         previous = t0
         for change in m.changes:
             if not t0 <= change.t_ms < t1:

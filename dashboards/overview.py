@@ -124,12 +124,13 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
             'SELECT sum("adet_s") - sum("minor_stop_s") AS "breakdowns", '
             'sum("asut_s") AS "setup and adjustment", sum("minor_stop_s") AS "minor stops", '
             'sum("apt_s") - sum("pru_pq_s") AS "reduced speed", '
-            'sum("pru_pq_s") - sum("pru_gq_s") AS "defects and rework", '
+            'sum("pru_pq_s") - sum("pru_gq_s") - sum("pru_su_s") AS "defects and rework", '
+            'sum("pru_su_s") AS "start-up rejects (reduced yield)", '
             f'sum("adot_s") AS "idle" FROM "oee_components" WHERE {MACHINE_FILTER}')],
             w=8, h=10, unit="s", steps=thresholds("orange"),
             description="TPM six big losses in seconds (ISO model: minor stops inside ADET). "
-                        "Start-up rejects are not separable from scrap; idle (ADOT) is "
-                        "shown beside the six.",
+                        "Start-up rejects (reduced yield) come from sources that count "
+                        "them apart; idle (ADOT) is shown beside the six.",
             options={"orientation": "horizontal", "displayMode": "gradient",
                      "reduceOptions": {"calcs": ["sum"], "fields": "", "values": False}}),
     ]

@@ -136,13 +136,15 @@ async def _run_pipeline_once(*, broker_port: int, influx_url: str, database: str
                        start_ms: int | None = None,
                        during: Callable[[], Awaitable[None]] | None = None,
                        gateway_settings: dict[str, Any] | None = None,
-                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0,
+                       meter_devices: bool = False) -> PipelineResult:
     """Simulated gateways -> real Mosquitto -> ingest -> real InfluxDB, in one process.
     Returns when every closed batch is stored, with the simulator's ground truth.
 
     `during` runs while the gateways stream (fault tests kill or freeze services
-    there); `gateway_settings` overrides fields of every gateway's [gateway] table."""
-    plant, sims = demo_plant(machines, seed=seed)
+    there); `gateway_settings` overrides fields of every gateway's [gateway] table;
+    `meter_devices` adds a meter without a machine state per line (`demo_plant`)."""
+    plant, sims = demo_plant(machines, seed=seed, meter_devices=meter_devices)
     start = start_ms if start_ms is not None else simulation_start(sim_seconds)
     mqtt = MqttConfig(port=broker_port, topic_root=topic_root, keepalive_s=keepalive_s)
     ingest = IngestConfig(plant="(in-process)", mqtt=mqtt,
@@ -197,7 +199,8 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
                        start_ms: int | None = None,
                        during: Callable[[], Awaitable[None]] | None = None,
                        gateway_settings: dict[str, Any] | None = None,
-                       keepalive_s: int = 30, drain_timeout_s: float = 60.0) -> PipelineResult:
+                       keepalive_s: int = 30, drain_timeout_s: float = 60.0,
+                       meter_devices: bool = False) -> PipelineResult:
     """`_run_pipeline_once` under a wall-clock budget. A run that overruns it is a bug:
     every task's stack is logged at error level first, then the run is cancelled and
     fails with a `ServiceError` (no retry: a retry would hide the stall)."""
@@ -207,7 +210,7 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
         topic_root=topic_root, state_dir=state_dir, machines=machines,
         sim_seconds=sim_seconds, speedup=speedup, seed=seed, start_ms=start_ms,
         during=during, gateway_settings=gateway_settings, keepalive_s=keepalive_s,
-        drain_timeout_s=drain_timeout_s))
+        drain_timeout_s=drain_timeout_s, meter_devices=meter_devices))
     try:
         done, _ = await asyncio.wait({run}, timeout=budget_s)
     except BaseException:  # our caller gave up: never leave the run behind

@@ -20,9 +20,13 @@ _LINES = (
 )
 
 
-def demo_plant(machines: int = 24, *, seed: int = 1,
-               timezone: str = "Asia/Shanghai") -> tuple[PlantConfig, dict[str, SimulatorConfig]]:
-    """The plant registry and, per gateway (one per line), its simulator config."""
+def demo_plant(machines: int = 24, *, seed: int = 1, timezone: str = "Asia/Shanghai",
+               meter_devices: bool = False
+               ) -> tuple[PlantConfig, dict[str, SimulatorConfig]]:
+    """The plant registry and, per gateway (one per line), its simulator config.
+
+    `meter_devices`: also one compressor sub-meter per line (`air-<line>`), a meter on
+    its own without a machine state (electricity only)."""
     if machines < 1:
         raise ValueError("at least one machine")
     plant_machines: list[Machine] = []
@@ -42,8 +46,16 @@ def demo_plant(machines: int = 24, *, seed: int = 1,
             rated_kw=rated_kw, gas_m3_per_h=gas, steam_kg_per_h=steam,
             # one small register per line, so a rollover shows up within a shift
             energy_register_modulus=100_000 if number == 1 else 2**32,
-            maintenance_at="10:00" if number == 2 else None))
+            maintenance_at="10:00" if number == 2 else None,
+            meter_jitter=0.05))  # meters that step back a count now and then
     lines = sorted({m.line for m in plant_machines})
+    if meter_devices:
+        for line_id in lines:
+            gateway = f"gw-{line_id}"
+            plant_machines.append(Machine(id=f"air-{line_id}", line=line_id, gateway=gateway))
+            simulated[gateway].append(SimulatedMachine(
+                id=f"air-{line_id}", products={"air": 60.0}, rated_kw=30.0,
+                energy_register_modulus=100_000, meter_jitter=0.05, meter_only=True))
     plant = PlantConfig(
         enterprise=Enterprise(id="demo-precision", name="Demo Precision Parts Co., Ltd.",
                               jurisdiction="cn-js-suzhou"),

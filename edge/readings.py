@@ -12,7 +12,7 @@ from typing import Literal
 __all__ = ["AnalogReading", "CounterKind", "CounterReading", "MeterReading", "Reading",
            "StateReading"]
 
-CounterKind = Literal["good", "scrap", "rework"]
+CounterKind = Literal["good", "scrap", "rework", "startup_rejects"]  # start-up: not in scrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,10 @@ class MeterReading:
     scale: float  # physical units per register count (0.001 kWh per Wh count)
     modulus: int
     period_ms: int  # expected time between readings, for completeness
+    # the meter's maximum rate in its unit per hour (kW for kWh, m3/h...): a rise above
+    # it over a step is an impossible jump, flagged and not counted; None: no limit
+    max_rate_per_h: float | None = None
+    jitter: int = 3  # the largest backward step (counts) that is read-out noise
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,12 @@ windows (`TimeComponents.add` is a plain sum), so KPIs over any window or group 
 ratios of sums. Time elements come from the numba kernel (`elements.time_element_ms`)
 for all machines of one or many batches in one call.
 
-A minor stop is judged by its length inside the batch (a batch does not know when a
-state that was already on at its start began); a recompute over the raw history
-(`recompute`) judges stops whole across batch boundaries.
+A minor stop is judged on its whole length, never on the part inside one batch: a run
+that is still going on at t_end is not judged (an open stop is not a minor stop), and
+a run that began before t_start (`state_since_ms` on the wire) is not judged here
+either; when such a stop ends, `plantstream.ingest.stops` writes its classification
+for its whole length. So the sums over batches do not depend on how the timeline was
+cut into batches.
 """
 
 from __future__ import annotations
@@ -59,10 +62,12 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     alone decides) puts breaks and no-shift time outside PBT.
     """
     state_model = model if model is not None else _plant_model(plant)
+    # machines without a state (a meter on its own) have no time components
     intervals: list[tuple[Batch, MachineInterval]] = [
-        (b, m) for b in batches for m in b.machines]
+        (b, m) for b in batches for m in b.machines if m.state_at_start is not None]
     if not intervals:
-        return [[] for _ in batches]
+        return [[_machine_components(b, m, None, plant, coefficients) for m in b.machines]
+                for b in batches]
     sizes = np.array([1 + len(m.changes) for _, m in intervals], dtype=np.int64)
     segments = np.zeros(len(intervals) + 1, dtype=np.int64)
     np.cumsum(sizes, out=segments[1:])
@@ -71,6 +76,7 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     t_list: list[int] = []
     code_list: list[int] = []
     for b, m in intervals:
+        assert m.state_at_start is not None  # for the type checker: filtered above
         t_list.append(b.t_start_ms)
         code_list.append(m.state_at_start)
         t_list.extend(change.t_ms for change in m.changes)
@@ -79,12 +85,15 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     codes[:] = code_list
     seg_start = np.array([b.t_start_ms for b, _ in intervals], dtype=np.int64)
     seg_end = np.array([b.t_end_ms for b, _ in intervals], dtype=np.int64)
+    seg_since = np.array([b.t_start_ms if m.state_since_ms is None else m.state_since_ms
+                          for b, m in intervals], dtype=np.int64)
     t_lo, t_hi = int(seg_start.min()), int(seg_end.max())
     windows = np.array([t_lo, t_hi], dtype=np.int64)
     totals = time_element_ms(
         t_ms, codes, segments, windows=windows, model=state_model,
         calendar=calendar.arrays(t_lo, t_hi) if calendar is not None else None,
-        seg_start=seg_start, seg_end=seg_end, max_hold_ms=FOREVER_MS,
+        seg_start=seg_start, seg_end=seg_end, seg_since=seg_since, open_end=True,
+        max_hold_ms=FOREVER_MS,
         minor_stop_threshold_s=plant.oee.minor_stop_threshold_s, check=False)
     out: list[list[MachineComponents]] = []
     sums: list[list[int]] = totals.ms[:, 0, :].tolist()
@@ -92,8 +101,10 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
     for b in batches:
         rows: list[MachineComponents] = []
         for m in b.machines:
-            tc = fold_time_components(sums[index], plant.oee.model)
-            index += 1
+            tc = None
+            if m.state_at_start is not None:
+                tc = fold_time_components(sums[index], plant.oee.model)
+                index += 1
             rows.append(_machine_components(b, m, tc, plant, coefficients))
         out.append(rows)
     return out
@@ -111,26 +122,30 @@ def _plant_model(plant: PlantConfig) -> StateModel:
     return cached[1]
 
 
-def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
+def _machine_components(batch: Batch, m: MachineInterval, timed: TimeComponents | None,
                         plant: PlantConfig, coefficients: CoefficientTable
                         ) -> MachineComponents:
     machine = plant.machine(m.machine)
     if machine is None:
         raise KeyError(m.machine)
+    tc = timed if timed is not None else TimeComponents()
     t0, t1 = batch.t_start_ms, batch.t_end_ms
     products = []
     for c in m.counts:
         pru = machine.ideal_cycle_s.get(c.product)
-        pq = c.good + c.scrap + c.rework
+        pq = c.good + c.scrap + c.rework + c.startup_rejects
         tc.pq += pq
         tc.gq += c.good
-        tc.sq += c.scrap
+        tc.sq += c.scrap + c.startup_rejects  # start-up rejects are scrap
         tc.rq += c.rework
+        tc.su += c.startup_rejects
         if pru is not None:
             tc.pru_pq_s += pru * pq
             tc.pru_gq_s += pru * c.good
+            tc.pru_su_s += pru * c.startup_rejects
         products.append(ProductComponent(product=c.product, good=c.good, scrap=c.scrap,
-                                         rework=c.rework, pru_s=pru))
+                                         rework=c.rework, pru_s=pru,
+                                         startup_rejects=c.startup_rejects))
     energy = []
     for meter in m.meters:
         carrier = coefficients.carrier(meter.carrier)
@@ -141,7 +156,9 @@ def _machine_components(batch: Batch, m: MachineInterval, tc: TimeComponents,
             kgco2=meter.delta * carrier.kgco2_per_unit if known and carrier else None,
             covered_s=meter.covered_ms / 1000.0, interval_s=(t1 - t0) / 1000.0,
             raw_start=meter.raw_start, raw_end=meter.raw_end,
-            rollovers=meter.rollovers, resets=meter.resets,
+            rollovers=meter.rollovers, resets=meter.resets, jitter=meter.jitter,
+            rejected=meter.rejected,
             coefficient_basis=carrier.basis if known and carrier else "no coefficient"))
     return MachineComponents(site=batch.site, line=machine.line, machine=m.machine,
-                             t_start_ms=t0, time=tc, products=products, energy=energy)
+                             t_start_ms=t0, time=tc, products=products, energy=energy,
+                             has_state=timed is not None)

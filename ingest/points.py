@@ -15,11 +15,13 @@ from typing import Final
 
 from plantstream.analytics import MachineComponents, StateModel
 from plantstream.config import PlantConfig
+from plantstream.ingest.stops import CORRECTION_TAG, StopCorrection
 from plantstream.store.lineprotocol import escape_string
 from plantstream.store.lineprotocol import format_float as _num
 from plantstream.wire import Batch
 
-__all__ = ["DIRTY", "batch_lines", "component_lines", "dirty_lines", "is_late"]
+__all__ = ["DIRTY", "batch_lines", "component_lines", "correction_lines", "dirty_lines",
+           "dirty_minute_lines", "is_late"]
 
 
 
@@ -36,18 +38,21 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
         tags = f"site={c.site},line={c.line},machine={c.machine}"
         t = c.t_start_ms
         tc = c.time
-        out.append(
-            f"oee_components,{tags} interval_s={_num(tc.interval_s)},pot_s={_num(tc.pot_s)},"
-            f"planned_down_s={_num(tc.planned_down_s)},pbt_s={_num(tc.pbt_s)},"
-            f"apt_s={_num(tc.apt_s)},asut_s={_num(tc.asut_s)},adet_s={_num(tc.adet_s)},"
-            f"adot_s={_num(tc.adot_s)},unknown_s={_num(tc.unknown_s)},"
-            f"minor_stop_s={_num(tc.minor_stop_s)},minor_stops={tc.minor_stops}i,"
-            f"pq={tc.pq}i,gq={tc.gq}i,sq={tc.sq}i,rq={tc.rq}i,"
-            f"pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)} {t}")
+        if c.has_state:  # a meter on its own has no time components
+            out.append(
+                f"oee_components,{tags} interval_s={_num(tc.interval_s)},"
+                f"pot_s={_num(tc.pot_s)},planned_down_s={_num(tc.planned_down_s)},"
+                f"pbt_s={_num(tc.pbt_s)},apt_s={_num(tc.apt_s)},asut_s={_num(tc.asut_s)},"
+                f"adet_s={_num(tc.adet_s)},adot_s={_num(tc.adot_s)},"
+                f"unknown_s={_num(tc.unknown_s)},minor_stop_s={_num(tc.minor_stop_s)},"
+                f"minor_stops={tc.minor_stops}i,pq={tc.pq}i,gq={tc.gq}i,sq={tc.sq}i,"
+                f"rq={tc.rq}i,pru_pq_s={_num(tc.pru_pq_s)},pru_gq_s={_num(tc.pru_gq_s)},"
+                f"su={tc.su}i,pru_su_s={_num(tc.pru_su_s)} {t}")
         for p in c.products:
             pru = "" if p.pru_s is None else f",pru_s={_num(p.pru_s)}"
             out.append(f"production,{tags},product={p.product} good={p.good}i,"
-                       f"scrap={p.scrap}i,rework={p.rework}i{pru} {t}")
+                       f"scrap={p.scrap}i,rework={p.rework}i,"
+                       f"startup_rejects={p.startup_rejects}i{pru} {t}")
         for e in c.energy:
             conv = ""
             if e.kgce is not None and e.kgco2 is not None:
@@ -56,7 +61,24 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
                 f"energy,{tags},carrier={e.carrier} quantity={_num(e.quantity)},"
                 f"unit={escape_string(e.unit)}{conv},covered_s={_num(e.covered_s)},"
                 f"interval_s={_num(e.interval_s)},raw_start={_num(e.raw_start)},"
-                f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i {t}")
+                f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i,"
+                f"jitter={e.jitter}i,rejected={e.rejected}i {t}")
+    return out
+
+
+def correction_lines(corrections: Iterable[StopCorrection]) -> list[str]:
+    """`oee_components` points tagged `correction=minor_stop`: differences that sum
+    into the machine's components (a query that does not group by `correction` adds
+    them). `apt_s` / `adet_s` / `adot_s` / `asut_s` only where they change (TPM model)."""
+    out: list[str] = []
+    for c in corrections:
+        tc = c.time
+        moved = "".join(f",{name}={_num(getattr(tc, name))}"
+                        for name in ("apt_s", "asut_s", "adet_s", "adot_s")
+                        if getattr(tc, name))
+        out.append(f"oee_components,site={c.site},line={c.line},machine={c.machine},"
+                   f"correction={CORRECTION_TAG} minor_stop_s={_num(tc.minor_stop_s)},"
+                   f"minor_stops={tc.minor_stops}i{moved} {c.t_ms}")
     return out
 
 
@@ -73,8 +95,9 @@ def batch_lines(batch: Batch, plant: PlantConfig, model: StateModel, *, received
            f"lag_s={_num((received_ms - batch.t_end_ms) / 1000.0)} {t0}"]
     for m in batch.machines:
         tags = f"site={site},line={plant.line_of(m.machine)},machine={m.machine}"
-        element, _ = model.element(m.state_at_start)
-        out.append(f"state,{tags} code={m.state_at_start}i,element=\"{element}\" {t0}")
+        if m.state_at_start is not None:  # None: a meter on its own
+            element, _ = model.element(m.state_at_start)
+            out.append(f"state,{tags} code={m.state_at_start}i,element=\"{element}\" {t0}")
         for change in m.changes:
             element, _ = model.element(change.state)
             out.append(f"state,{tags} code={change.state}i,element=\"{element}\" {change.t_ms}")
@@ -109,5 +132,15 @@ def dirty_lines(batch: Batch, plant: PlantConfig, received_ms: int, *,
     token = secrets.randbits(62)
     first = batch.t_start_ms - batch.t_start_ms % _MINUTE_MS
     minutes = range(first, batch.t_end_ms, _MINUTE_MS)[:_MAX_DIRTY_MINUTES]
+    return [f"{DIRTY},site={batch.site} token={token}i,received_ms={received_ms}i,"
+            f"gateway=\"{batch.gateway}\",seq={batch.seq}i {t}" for t in minutes]
+
+
+def dirty_minute_lines(batch: Batch, times_ms: Iterable[int], received_ms: int) -> list[str]:
+    """`rollup_dirty` points for the minutes of `times_ms` (points a batch writes into
+    earlier windows, e.g. a minor stop's classification when it ends), whether or not
+    the batch is late."""
+    token = secrets.randbits(62)
+    minutes = sorted({t - t % _MINUTE_MS for t in times_ms})
     return [f"{DIRTY},site={batch.site} token={token}i,received_ms={received_ms}i,"
             f"gateway=\"{batch.gateway}\",seq={batch.seq}i {t}" for t in minutes]

@@ -34,7 +34,7 @@ import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from plantstream.analytics import StateModel, load_coefficients
+from plantstream.analytics import ShiftCalendar, StateModel, load_coefficients
 from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
 from plantstream.ingest.components import batch_components
@@ -42,8 +42,15 @@ from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.conflicts import BatchKey, ConflictCheck, batch_key, content_hash
 from plantstream.ingest.decode import ID, decode_message
 from plantstream.ingest.plausibility import Plausibility, check_components
-from plantstream.ingest.points import batch_lines, component_lines, dirty_lines
+from plantstream.ingest.points import (
+    batch_lines,
+    component_lines,
+    correction_lines,
+    dirty_lines,
+    dirty_minute_lines,
+)
 from plantstream.ingest.spool import Spool
+from plantstream.ingest.stops import stop_corrections
 from plantstream.ingest.takeover import OFFLINE, ONLINE, Takeover
 from plantstream.mqtt import mqtt_client
 from plantstream.store.lineprotocol import escape_string
@@ -129,6 +136,7 @@ class IngestWorker:
         self.plant = plant
         self.topics = Topics(root=config.mqtt.topic_root)
         self.model = StateModel(plant.states)
+        self.calendar = ShiftCalendar.of(plant.calendar) if plant.calendar else None
         self.coefficients = load_coefficients()
         self.sink = build_sink(config.influx)
         self.plausibility = Plausibility(config=config.plausibility, plant=plant)
@@ -362,9 +370,16 @@ class IngestWorker:
         batch = item.batch
         assert batch is not None
         try:
-            components = batch_components(batch, self.plant, self.coefficients)
+            components = batch_components(batch, self.plant, self.coefficients,
+                                          model=self.model, calendar=self.calendar)
             check_components(components, batch, topic=item.topic)
             item.lines = component_lines(components)
+            # a stop that began in an earlier batch and ended here: judged whole now
+            corrections = stop_corrections(batch, self.plant, self.model,
+                                           calendar=self.calendar)
+            if corrections:
+                item.lines += correction_lines(corrections)
+                item.lines += dirty_minute_lines(batch, (c.t_ms for c in corrections), now_ms)
             item.lines += batch_lines(batch, self.plant, self.model, received_ms=now_ms,
                                       raw_samples=self.config.write_raw_samples,
                                       content=item.content)

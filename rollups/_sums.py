@@ -20,8 +20,8 @@ __all__ = ["ALL", "COMPONENT_FIELDS", "Cell", "kpi_lines", "query_sums"]
 ALL: Final = "_all"  # the `line` / `machine` tag value of an aggregate
 FLOAT_FIELDS: Final = ("interval_s", "pot_s", "planned_down_s", "pbt_s", "apt_s", "asut_s",
                        "adet_s", "adot_s", "unknown_s", "minor_stop_s", "pru_pq_s",
-                       "pru_gq_s")
-INT_FIELDS: Final = ("minor_stops", "pq", "gq", "sq", "rq")
+                       "pru_gq_s", "pru_su_s")
+INT_FIELDS: Final = ("minor_stops", "pq", "gq", "sq", "rq", "su")
 COMPONENT_FIELDS: Final = FLOAT_FIELDS + INT_FIELDS
 ENERGY_FIELDS: Final = ("quantity", "kgce", "kgco2")
 RATIOS: Final = ("availability", "effectiveness", "quality", "oee", "value_adding")
@@ -77,8 +77,8 @@ def _absorb(cells: dict[Key, Cell], series: Series) -> None:
     for row in series.rows():
         key = (int(row["time"]), line, machine)
         if carrier is None:
-            if not row.get("batches"):
-                continue  # an empty minute bucket
+            if not row.get("batches") and row.get("minor_stop_s") is None:
+                continue  # an empty minute bucket (minor-stop corrections alone count)
             time = TimeComponents()
             for f in FLOAT_FIELDS:
                 setattr(time, f, _number(row[f]))

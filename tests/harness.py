@@ -119,9 +119,11 @@ def assert_matches_truth(influx: InfluxQL, simulated: Simulated) -> None:
         for field in fields:
             assert abs(stored[machine][field] - expected[field]) < 1e-6, (machine, field)
     parts: dict[tuple[str, str, str], int] = {}
-    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework") FROM "production" '
+    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework"), '
+                          'sum("startup_rejects") FROM "production" '
                           'GROUP BY "machine", "product"'):
-        for kind, n in zip(("good", "scrap", "rework"), s.values[0][1:], strict=True):
+        for kind, n in zip(("good", "scrap", "rework", "startup_rejects"), s.values[0][1:],
+                           strict=True):
             if n:
                 parts[(s.tags["machine"], s.tags["product"], kind)] = int(n)
     assert parts == {(m, p, k): n for m, t in simulated.truth.items()

@@ -219,8 +219,11 @@ def evaluate(inputs: Sequence[EnterpriseInputs], jurisdiction: Jurisdiction) -> 
                 value = num / den if den > 0 and 0 < num / den < math.inf else None
                 source = "aggregate"
             bench_of[(group, weight.indicator)] = value
-            if value is None and d.denominator == "emissions_t" and den == 0:
-                no_emissions.add(group)  # nobody emits: every member gets the full points
+            if value is None and d.denominator == "emissions_t" and (
+                    den == 0 or (num > 0 and num / den == math.inf)):
+                # nobody emits (or the total is below any float ratio): every member gets
+                # the full points
+                no_emissions.add(group)
             benchmarks.append(BenchmarkResult(group=group, indicator=weight.indicator,
                                               value=value, source=source, numerator_total=num,
                                               denominator_total=den, enterprises=len(members)))

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from plantstream.analytics import _kernels as K
+from plantstream.meter_rule import DEFAULT_JITTER, meter_step
 
 Lookup = Callable[[float], tuple[int, bool]]
 
@@ -42,13 +43,19 @@ def state_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, s
     A run is consecutive samples of one code with no step longer than max_hold; it
     lasts from its first sample to the next sample, at most max_hold after its last.
     """
-    pieces: list[tuple[int, int, float | None]] = []
+    return [p[:3] for p in run_pieces(times, codes, seg_start, seg_end, max_hold_ms)]
+
+
+def run_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, seg_end: int,
+               max_hold_ms: int) -> list[tuple[int, int, float | None, int, int]]:
+    """`state_pieces` with the run's index and the number of runs (-1 for a gap)."""
+    pieces: list[tuple[int, int, float | None, int, int]] = []
     if not times:
         if seg_end > seg_start:
-            pieces.append((seg_start, seg_end, None))
+            pieces.append((seg_start, seg_end, None, -1, 0))
         return pieces
     if times[0] > seg_start:
-        pieces.append((seg_start, times[0], None))
+        pieces.append((seg_start, times[0], None, -1, 0))
     runs: list[tuple[int, int, float]] = []  # start, last sample, code
     for t, c in zip(times, codes, strict=True):
         if runs and _same(runs[-1][2], c) and t - runs[-1][1] <= max_hold_ms:
@@ -59,31 +66,39 @@ def state_pieces(times: Sequence[int], codes: Sequence[float], seg_start: int, s
         following = runs[i + 1][0] if i + 1 < len(runs) else seg_end
         end = min(following, last + max_hold_ms)
         if end > start:
-            pieces.append((start, end, code))
+            pieces.append((start, end, code, i, len(runs)))
         else:
             end = start
         if following > end:
-            pieces.append((end, following, None))
+            pieces.append((end, following, None, -1, len(runs)))
     return pieces
 
 
 def time_elements(times: Sequence[int], codes: Sequence[float], segments: Sequence[int],
                   seg_start: Sequence[int], seg_end: Sequence[int], max_hold_ms: int,
                   lookup: Lookup, minor_ms: int, windows: Sequence[int],
-                  cal_t: Sequence[int], cal_kind: Sequence[int]) -> list[list[list[int]]]:
-    """acc[series][window][column] in ms (and the minor-stop count column)."""
+                  cal_t: Sequence[int], cal_kind: Sequence[int],
+                  seg_since: Sequence[int] | None = None,
+                  open_end: bool = False) -> list[list[list[int]]]:
+    """acc[series][window][column] in ms (and the minor-stop count column).
+
+    Only a whole run can be a minor stop: not the first run when it began before the
+    series' start (`seg_since`), nor, with `open_end`, the last run (still going on)."""
     n_win = len(windows) - 1
     acc = [[[0] * K.N_COLS for _ in range(n_win)] for _ in range(len(segments) - 1)]
     for s in range(len(segments) - 1):
         lo, hi = segments[s], segments[s + 1]
-        pieces = state_pieces(list(times[lo:hi]), list(codes[lo:hi]), seg_start[s],
-                              seg_end[s], max_hold_ms)
-        for start, end, code in pieces:
+        pieces = run_pieces(list(times[lo:hi]), list(codes[lo:hi]), seg_start[s],
+                            seg_end[s], max_hold_ms)
+        continues = (seg_since is not None and hi > lo and times[lo] == seg_start[s]
+                     and seg_since[s] < seg_start[s])
+        for start, end, code, run, n_runs in pieces:
             if code is None or math.isnan(code):
                 col, minor = K.COL_MISSING, False
             else:
                 col, candidate = lookup(code)
-                minor = candidate and end - start < minor_ms
+                whole = not (run == 0 and continues) and not (open_end and run == n_runs - 1)
+                minor = candidate and end - start < minor_ms and whole
                 if minor:
                     col = K.COL_MINOR
             cuts = sorted({start, end, *windows, *cal_t})
@@ -117,11 +132,17 @@ def _first_window(a: int, b: int, windows: Sequence[int]) -> int | None:
     return None
 
 
+_KIND_COLUMN = {"step": None, "jitter": K.REG_JITTER, "rollover": K.REG_ROLLOVERS,
+                "reset": K.REG_RESETS, "backward": K.REG_NEGATIVES, "jump": K.REG_JUMPS}
+
+
 def register_deltas(times: Sequence[int], raw: Sequence[float], segments: Sequence[int],
-                    modulus: Sequence[float], max_gap_ms: int, windows: Sequence[int]
+                    modulus: Sequence[float], max_gap_ms: int, windows: Sequence[int], *,
+                    jitter: float = DEFAULT_JITTER, max_per_ms: Sequence[float] | None = None
                     ) -> tuple[list[list[float]], list[list[int]], list[list[list[int]]],
                                list[list[float]], list[list[float]]]:
-    """quantity, covered ms, counts (rollovers, resets, negatives, gaps), first, last."""
+    """quantity, covered ms, counts (`K.REG_*`), first, last: each step by the core
+    register rule (`plantstream.meter_rule.meter_step`, what the edge uses)."""
     n_series, n_win = len(segments) - 1, len(windows) - 1
     quantity = [[0.0] * n_win for _ in range(n_series)]
     covered = [[0] * n_win for _ in range(n_series)]
@@ -137,16 +158,14 @@ def register_deltas(times: Sequence[int], raw: Sequence[float], segments: Sequen
                 if math.isnan(first[s][k]):
                     first[s][k] = r
                 last[s][k] = r
-        for (t0, r0), (t1, r1) in itertools.pairwise(readings):
-            kind = None
-            if r1 >= r0:
-                delta = r1 - r0
-            elif not math.isnan(modulus[s]) and r0 - r1 > modulus[s] / 2:
-                delta, kind = r1 - r0 + modulus[s], K.REG_ROLLOVERS
-            elif r1 <= r0 - r1:
-                delta, kind = r1, K.REG_RESETS
-            else:
-                delta, kind = 0.0, K.REG_NEGATIVES
+        rate = math.nan if max_per_ms is None else max_per_ms[s]
+        base = readings[0][1] if readings else math.nan
+        for (t0, _), (t1, r1) in itertools.pairwise(readings):
+            step = meter_step(base, r1, modulus=None if math.isnan(modulus[s]) else modulus[s],
+                              jitter=jitter,
+                              max_delta=None if math.isnan(rate) else rate * (t1 - t0))
+            base = step.base
+            delta, kind = step.consumption, _KIND_COLUMN[step.kind]
             gap = t1 - t0 > max_gap_ms
             if t1 == t0:
                 k = _window_of(t0, windows)

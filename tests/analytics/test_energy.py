@@ -3,9 +3,14 @@ said), electricity bases never mixed, sanity ranges, grid factors by year."""
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+from pathlib import Path
+
 import pytest
 
 from plantstream.analytics.energy import (
+    CONSISTENCY,
     KgceFigure,
     grid_factors,
     load_coefficients,
@@ -65,3 +70,46 @@ def test_grid_factors_by_year() -> None:
     assert load_coefficients(grid_year=2021).grid_kgco2_per_kwh == 0.5568
     with pytest.raises(ConfigError, match="no grid factor"):
         load_coefficients(grid_year=2019)
+
+
+def test_every_row_rests_on_one_heat_value() -> None:
+    """kgce = heat / 29.307 MJ/kgce and CO2 = heat x kgCO2/MJ, for every row of the
+    packaged table (the steam row once had its kgce from 3.18 MJ/kg and its CO2 from
+    2.78); every row names its source."""
+    raw = tomllib.loads((resources.files("plantstream.analytics") / "data/coefficients.toml")
+                        .read_text(encoding="utf-8"))
+    assert len(raw["carriers"]) >= 5
+    table = load_coefficients()
+    for name, row in raw["carriers"].items():
+        heat = row["heat_mj_per_unit"]
+        assert row["kgce_per_unit"] == pytest.approx(heat / 29.307, rel=CONSISTENCY), name
+        assert row["source"], name
+        carrier = table.carrier(name)
+        assert carrier is not None
+        if row.get("co2") == "grid":
+            assert carrier.kgco2_per_unit == table.grid_kgco2_per_kwh
+            continue
+        assert row["kgco2_per_unit"] == pytest.approx(heat * row["co2_kg_per_mj"],
+                                                      rel=CONSISTENCY), name
+        assert carrier.kgco2_per_unit == row["kgco2_per_unit"], name
+        if row["kgco2_per_unit"]:
+            assert row["co2_source"], name
+
+
+def test_an_inconsistent_row_is_rejected(tmp_path: Path) -> None:
+    text = (resources.files("plantstream.analytics") / "data/coefficients.toml").read_text(
+        encoding="utf-8")
+    bad = tmp_path / "coefficients.toml"
+    bad.write_text(text.replace("kgco2_per_unit = 0.3501", "kgco2_per_unit = 0.3058"),
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"steam_1_0mpa\.kgco2_per_unit"):
+        load_coefficients(bad)
+
+
+def test_an_override_keeps_co2_on_the_same_heat_value() -> None:
+    """A measured gas heating value 5 % above the table's: kgce and CO2 both +5 %."""
+    table = load_coefficients(natural_gas_lhv_kj_per_m3=35_588.0 * 1.05)
+    gas = table.carrier("natural_gas")
+    assert gas is not None
+    assert gas.kgce_per_unit == pytest.approx(1.2143 * 1.05, rel=1e-4)
+    assert gas.kgco2_per_unit == pytest.approx(1.9965 * 1.05, rel=1e-4)

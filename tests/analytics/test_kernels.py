@@ -128,14 +128,18 @@ def _close(a: object, b: object) -> None:
 
 @PROPERTY
 @given(data=series(registers), win=windows(), modulus=moduli,
-       gap=st.sampled_from([500, 3000, 10**9]))
+       gap=st.sampled_from([500, 3000, 10**9]), jitter=st.sampled_from([0.0, 3.0, 50.0]),
+       rate=st.sampled_from([math.nan, 3_600_000.0, 360_000_000.0]))
 def test_register_deltas_match_reference(data: Series, win: list[int], modulus: float,
-                                         gap: int) -> None:
+                                         gap: int, jitter: float, rate: float) -> None:
+    """The numba kernel applies the core register rule (`meter_rule`, the edge's)."""
     got = register_consumption(data.times, data.values, data.segments, windows=win,
-                               modulus=modulus, max_gap_ms=gap)
+                               modulus=modulus, max_gap_ms=gap, jitter=jitter,
+                               max_rate_per_h=rate)
+    n_series = len(data.segments) - 1
     q, cov, counts, first, last = naive.register_deltas(
-        data.times, data.values, data.segments, [modulus] * (len(data.segments) - 1), gap,
-        win)
+        data.times, data.values, data.segments, [modulus] * n_series, gap,
+        win, jitter=jitter, max_per_ms=[rate / 3_600_000.0] * n_series)
     _close(got.quantity, q)
     assert got.covered_ms.tolist() == cov
     assert got.counts.tolist() == counts
@@ -224,12 +228,35 @@ def test_rollover_of_a_six_digit_register() -> None:
 
 
 def test_reset_and_negative_are_counted_not_consumed() -> None:
-    got = register_consumption([0, 1, 2, 3], [500.0, 20.0, 19.0, 25.0], [0, 4],
+    got = register_consumption([0, 1, 2, 3], [500.0, 20.0, 15.0, 25.0], [0, 4],
                                windows=[0, 10])
-    # reset to 0 then 20 counted; 20 -> 19 negative (0); 19 -> 25 is 6
-    assert got.quantity.tolist() == [[26.0]]
+    # reset to 0 then 20 counted; 20 -> 15 negative (0, base 15); 15 -> 25 is 10
+    assert got.quantity.tolist() == [[30.0]]
     assert got.resets.tolist() == [[1]]
     assert got.negatives.tolist() == [[1]]
+
+
+def test_jitter_never_adds_and_true_rollover_still_counts() -> None:
+    """Issue 13: a 16-bit register read 30000, 29999, 30005, 30010 is 10 (not 11, not
+    30,010); 65530, 65534, 2, 7 is 13 (a rollover). Same numbers as the edge."""
+    jittery = register_consumption([0, 1, 2, 3], [30000.0, 29999.0, 30005.0, 30010.0],
+                                   [0, 4], windows=[0, 10], modulus=65536.0)
+    assert jittery.quantity.tolist() == [[10.0]]
+    assert (jittery.jitter.tolist(), jittery.negatives.sum(), jittery.resets.sum()) == (
+        [[1]], 0, 0)
+    wrapped = register_consumption([0, 1, 2, 3], [65530.0, 65534.0, 2.0, 7.0], [0, 4],
+                                   windows=[0, 10], modulus=65536.0)
+    assert wrapped.quantity.tolist() == [[13.0]]
+    assert wrapped.rollovers.tolist() == [[1]]
+
+
+def test_impossible_jump_is_flagged_not_counted() -> None:
+    """At most 100 units per hour: +5000 in one second is a jump (a misread); the return
+    reads as a reset whose 100 units in one second are a jump too; then it counts on."""
+    got = register_consumption([0, 1000, 2000, 3000], [100.0, 5100.0, 100.01, 100.02],
+                               [0, 4], windows=[0, 10_000], max_rate_per_h=100.0)
+    assert got.quantity[0, 0] == pytest.approx(0.01)  # only the last, real step
+    assert (got.jumps.tolist(), got.resets.tolist()) == ([[2]], [[0]])
 
 
 def test_empty_input_gives_zeros() -> None:

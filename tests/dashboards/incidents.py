@@ -63,8 +63,6 @@ MIN = 60_000
 COPIED = ("batch", "oee_components", "state", "production", "energy", "dead_letter")
 BAD_PAYLOADS = (b"{not json", b"\x00\x01 garbage", b'{"v": 1}', b"{still not json")
 WARNING_CODE = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
-INT_FIELDS = {"minor_stops", "pq", "gq", "sq", "rq", "rollovers", "resets", "code", "good",
-              "scrap", "rework", "seq", "machines", "samples", "t_end"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +117,12 @@ def _write(client: InfluxQL, lines: list[str]) -> None:
         assert r.status_code == 204, r.text
 
 
-def _field(name: str, value: Any) -> str:
+def _field(name: str, value: Any, integers: set[str]) -> str:
     if isinstance(value, str):
         return f'{name}="{value}"'
     if isinstance(value, bool):
         return f"{name}={'true' if value else 'false'}"
-    if name in INT_FIELDS:
+    if name in integers:
         return f"{name}={int(value)}i"
     return f"{name}={float(value)!r}"
 
@@ -133,12 +131,15 @@ def _rewrite(client: InfluxQL, measurement: str, where: str, tags: list[str],
              change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
     """Read the points matching `where`, change each, write them back (same key)."""
     tag_list = ", ".join(f'"{t}"' for t in tags)
+    # written back with the types the database holds (JSON does not tell 1 from 1.0)
+    integers = {row["fieldKey"] for series in client.query(f'SHOW FIELD KEYS FROM "{measurement}"')
+                for row in series.rows() if row["fieldType"] == "integer"}
     lines = []
     for s in client.query(f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY {tag_list}'):
         for row in s.rows():
             row = change(dict(row))
             t = row.pop("time")
-            fields = ",".join(_field(k, v) for k, v in row.items() if v is not None)
+            fields = ",".join(_field(k, v, integers) for k, v in row.items() if v is not None)
             tag_text = ",".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
             lines.append(f"{measurement},{tag_text} {fields} {t}")
     _write(client, lines)
@@ -157,6 +158,8 @@ def _long_stop(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slow(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("pq") is None:  # a minor-stop correction point carries no counts
+        return row
     old = row["pq"] or 0
     counts = {k: (row[k] or 0) // 4 for k in ("gq", "sq", "rq")}
     new = sum(counts.values())

@@ -39,7 +39,8 @@ def _stored_components(shift: Shift, window: TimeRange, machines: set[str]) -> T
     rows = [row for s in shift.client.query(
         f'SELECT {fields}, "machine"::tag FROM "oee_components" WHERE '
         f'time >= {window.from_ms}ms AND time <= {window.to_ms}ms') for row in s.rows()]
-    parts = [TimeComponents(**{f: row[f] for f in TIME_FIELDS}) for row in rows
+    # minor-stop correction rows carry only the fields they change: the rest is 0
+    parts = [TimeComponents(**{f: row[f] or 0 for f in TIME_FIELDS}) for row in rows
              if row["machine"] in machines]
     assert len(parts) > 100  # a shift of 10 s batches
     return merge_time_components(parts)

@@ -105,3 +105,50 @@ def test_checkpoint_of_an_interval_is_not_changed_by_later_readings() -> None:
                           MeterReading("m", T0 + 15_000, "electricity", "kWh", 400, 0.001,
                                        10**6, 1000)])
     assert closed[0].checkpoint["machines"]["m"]["meter_raw"] == {"electricity": 150}
+
+
+def _meter_deltas(raws: list[int], **extra: object) -> list[tuple[float, int, int, int, int]]:
+    """(delta, rollovers, resets, jitter, rejected) per 10 s interval, one reading a second
+    on a 16-bit kWh register."""
+    batcher = Batcher(flush_interval_ms=10_000, start_ms=T0)
+    readings = [MeterReading("m", T0 + i * 1_000, "electricity", "kWh", raw, 1.0, 2**16,
+                             1_000, **extra)  # type: ignore[arg-type]
+                for i, raw in enumerate(raws)]
+    closed = batcher.add([StateReading("m", T0, 10000), *readings])
+    closed += batcher.close_until(T0 + 10_000 * (len(raws) // 10 + 1))
+    return [(d.delta, d.rollovers, d.resets, d.jitter, d.rejected)
+            for c in closed for m in c.machines for d in m.meters]
+
+
+def test_meter_jitter_adds_nothing_and_rollover_still_counts() -> None:
+    """Issue 13: the jittering meter is 10 kWh (was 30,010 as a reset); the same rule as
+    analytics (`register_consumption` gives 10 and 13 too, tests/analytics)."""
+    assert _meter_deltas([30000, 29999, 30005, 30010]) == [(10.0, 0, 0, 1, 0)]
+    assert _meter_deltas([65530, 65534, 2, 7]) == [(13.0, 1, 0, 0, 0)]
+    assert register_delta(30000, 29999, 2**16) == (0, 0, 0)
+
+
+def test_meter_above_its_maximum_rate_is_rejected() -> None:
+    """At most 36 kW: +1 kWh in one second is impossible; flagged, not counted."""
+    assert _meter_deltas([100, 101, 101], max_rate_per_h=36.0) == [(0.0, 0, 0, 0, 1)]
+    assert _meter_deltas([100, 101, 101]) == [(1.0, 0, 0, 0, 0)]
+
+
+def test_a_meter_without_a_machine_state_reaches_the_wire() -> None:
+    """A main incoming meter (no state signal) is sent with its meter deltas and no
+    state; an interval in which it said nothing is left out."""
+    batcher = Batcher(flush_interval_ms=10_000, start_ms=T0)
+    readings = [MeterReading("main", T0 + i * 2_000, "electricity", "kWh", 500 + 7 * i,
+                             1.0, 2**32, 2_000) for i in range(5)]
+    closed = batcher.add(readings) + batcher.close_until(T0 + 20_000)
+    first, second = closed
+    (meter_only,) = first.machines
+    assert (meter_only.machine, meter_only.state_at_start, meter_only.changes) == (
+        "main", None, [])
+    assert meter_only.meters[0].delta == 28.0
+    assert second.machines == []
+
+
+def test_meter_jitter_threshold_comes_with_the_reading() -> None:
+    """`jitter=0`: a step back of one count is no longer noise but a flagged drop."""
+    assert _meter_deltas([30000, 29999, 30005], jitter=0) == [(6.0, 0, 0, 0, 1)]

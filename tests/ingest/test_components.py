@@ -48,8 +48,10 @@ def batches(draw: st.DrawFn, seq: int = 1, t0: int = T0) -> Batch:
     machines = []
     for i in range(draw(st.integers(1, 3))):
         times = sorted(draw(st.lists(st.integers(t0, t0 + span - 1), max_size=8)))
+        since = draw(st.one_of(st.none(), st.integers(t0 - 10_000, t0)))
         machines.append(MachineInterval(
             machine=f"m{i}", state_at_start=draw(st.sampled_from(CODES)),
+            state_since_ms=since,
             changes=[StateChange(t_ms=t, state=draw(st.sampled_from(CODES))) for t in times],
             counts=[CounterDelta(product=draw(st.sampled_from(["A", "B"])),
                                  good=draw(st.integers(0, 9)), scrap=draw(st.integers(0, 3)),
@@ -79,7 +81,8 @@ def test_batch_components_match_reference(batch: Batch, tpm: bool) -> None:
         codes = [float(m.state_at_start), *(float(c.state) for c in m.changes)]
         acc = naive.time_elements(times, codes, [0, len(times)], [batch.t_start_ms],
                                   [batch.t_end_ms], FOREVER_MS, lookup, 3000,
-                                  [batch.t_start_ms, batch.t_end_ms], [-(2**63)], [0])
+                                  [batch.t_start_ms, batch.t_end_ms], [-(2**63)], [0],
+                                  [m.state_since_ms or batch.t_start_ms], open_end=True)
         want = fold_time_components(acc[0][0], "tpm" if tpm else "iso22400")
         tc = mc.time
         for name in ("interval_s", "pot_s", "planned_down_s", "pbt_s", "apt_s", "asut_s",

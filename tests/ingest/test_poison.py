@@ -44,10 +44,12 @@ MEASUREMENTS = ("batch", "oee_components", "production", "energy", "state", "sam
 
 
 def _shifted(batch: Batch, t_start_ms: int, **changes: object) -> Batch:
-    """The batch moved to another interval (state changes moved with it)."""
+    """The batch moved to another interval (state changes, and when the state at the
+    start began, moved with it)."""
     dt = t_start_ms - batch.t_start_ms
     machines = [msgspec.structs.replace(
-        m, changes=[msgspec.structs.replace(c, t_ms=c.t_ms + dt) for c in m.changes])
+        m, changes=[msgspec.structs.replace(c, t_ms=c.t_ms + dt) for c in m.changes],
+        state_since_ms=None if m.state_since_ms is None else max(0, m.state_since_ms + dt))
         for m in batch.machines]
     return msgspec.structs.replace(batch, t_start_ms=t_start_ms,
                                    t_end_ms=batch.t_end_ms + dt, machines=machines,

@@ -1,8 +1,9 @@
 """Every figure of the JSON report equals the hand-computed value (dataset.py).
 
-Coefficients (analytics/data/coefficients.toml 2026.1): electricity 0.1229 kgce/kWh
-and grid 0.5306 kgCO2/kWh (2023); natural gas 1.2143 kgce/m3, 2.162 kgCO2/m3; diesel
-1.4571 kgce/kg, 3.096 kgCO2/kg; steam 1.0 MPa 0.1086 kgce/kg, 0.3058 kgCO2/kg.
+Coefficients (analytics/data/coefficients.toml 2026.2): electricity 0.1229 kgce/kWh
+and grid 0.5306 kgCO2/kWh (2023); natural gas 1.2143 kgce/m3, 1.9965 kgCO2/m3; diesel
+1.4571 kgce/kg, 3.1644 kgCO2/kg; steam 1.0 MPa 0.1086 kgce/kg, 0.3501 kgCO2/kg (each CO2
+factor from the heat value of its kgce).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ STEAM_KGCE = STEAM_KG * 0.1086  # 3,366.6
 GROSS_TCE = (ELEC_KGCE + GAS_KGCE + GREEN_KGCE + DIESEL_KGCE) / 1000  # 10.692861
 TOTAL_TCE = GROSS_TCE - STEAM_KGCE / 1000  # 7.326261
 CONTROLLED_TCE = TOTAL_TCE - DIESEL_KGCE / 1000 - GREEN_KGCE / 1000  # 6.11258
-CO2 = (ELEC_KWH * 0.5306 + GREEN_KWH * 0.5306 + GAS_M3 * 2.162 + DIESEL_KG * 3.096
-       - STEAM_KG * 0.3058)  # 26,144.78
+CO2 = (ELEC_KWH * 0.5306 + GREEN_KWH * 0.5306 + GAS_M3 * 1.9965 + DIESEL_KG * 3.1644
+       - STEAM_KG * 0.3501)  # 24,279.634
 VA_OCT, OUT_OCT = 1_200_000.0, 5_000_000.0
 LAST_YEAR_TCE = 40_000 * 0.1229 / 1000  # 4.916
 LAST_YEAR_INTENSITY = LAST_YEAR_TCE / 100  # 1,000,000 yuan = 100 x 10,000
@@ -97,16 +98,16 @@ def expected(config_hash: str) -> dict[str, Any]:
                    "data_end": f"2026-11-01T00:00:00{ZONE}", "days": 31},
         "energy": {
             "carriers": [
-                carrier("diesel_feed", "feedstock", "kg", DIESEL_KG, 1.4571, "table 2026.1",
-                        3.096),
+                carrier("diesel_feed", "feedstock", "kg", DIESEL_KG, 1.4571, "table 2026.2",
+                        3.1644),
                 carrier("electricity", "controlled", "kWh", ELEC_KWH, 0.1229,
-                        "table 2026.1 (equivalent)", 0.5306),
+                        "table 2026.2 (equivalent)", 0.5306),
                 carrier("green_power", "renewable_certified", "kWh", GREEN_KWH, 0.1229,
-                        "table 2026.1 (equivalent)", 0.5306),
-                carrier("natural_gas", "controlled", "m3", GAS_M3, 1.2143, "table 2026.1",
-                        2.162),
+                        "table 2026.2 (equivalent)", 0.5306),
+                carrier("natural_gas", "controlled", "m3", GAS_M3, 1.2143, "table 2026.2",
+                        1.9965),
                 carrier("steam_export", "sent_off_site", "kg", STEAM_KG, 0.1086,
-                        "table 2026.1", 0.3058),
+                        "table 2026.2", 0.3501),
             ],
             "gross_consumption_tce": GROSS_TCE, "sent_off_site_tce": STEAM_KGCE / 1000,
             "total_comprehensive_tce": TOTAL_TCE, "feedstock_tce": DIESEL_KGCE / 1000,
@@ -188,10 +189,10 @@ def expected(config_hash: str) -> dict[str, Any]:
             "gaps_truncated": 0, "day_start": "00:00 Asia/Shanghai",
         },
         "methodology": {
-            "coefficient_table_version": "2026.1",
+            "coefficient_table_version": "2026.2",
             "coefficient_source": "GB/T 2589-2020 Annex A (general principles for calculation "
                                   "of comprehensive energy consumption)",
-            "electricity_basis": "equivalent", "natural_gas_basis": "table 2026.1",
+            "electricity_basis": "equivalent", "natural_gas_basis": "table 2026.2",
             "grid_co2_data_year": 2023, "config_hash": config_hash,
             "data_source": "energy, production (raw batch points)",
             "data_first": "2026-10-01", "data_last": "2026-10-31", "rules": list(RULES),

@@ -54,7 +54,7 @@ def test_pdf_renders_and_shows_the_headline_figures(loaded: LoadedConfig, source
     for figure in ("6.113 tce",  # controlled total
                    "7.326 tce",  # total comprehensive consumption
                    "0.452 tce", "0.762 tce", "3.367 tce",  # feedstock, renewable, sent off
-                   "26.145 tCO2", "0.0509 tce / 10,000 yuan",
+                   "24.280 tCO2", "0.0509 tce / 10,000 yuan",
                    "61.540 / 100.000 tce", "83.288 / 73.889 tce", "RED",
                    "+24.3 % / +3.6 %", digest,
                    "46,500.000 kWh", "1.3375",  # widget, kgce per piece

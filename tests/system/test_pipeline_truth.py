@@ -34,7 +34,7 @@ def shift(broker: Mosquitto, influxd: InfluxD, tmp_path_factory: pytest.TempPath
     result = asyncio.run(run_pipeline(
         broker_port=broker.port, influx_url=influxd.url, database=database,
         topic_root="truth", state_dir=tmp_path_factory.mktemp("pipeline"), machines=6,
-        sim_seconds=4 * 3600, speedup=4000.0, seed=11))
+        sim_seconds=4 * 3600, speedup=4000.0, seed=11, meter_devices=True))
     with InfluxQL(url=influxd.url, database=database) as influx:
         yield result, influx
 
@@ -49,8 +49,9 @@ def test_time_elements_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]
     stored = _by_machine(influx, "SELECT " + ", ".join(f'sum("{f}")' for f in fields)
                          + ', sum("interval_s") FROM "oee_components" GROUP BY "machine"')
     element_of = {s.code: s.element for s in result.plant.states}
-    assert set(stored) == set(result.truth)
-    for machine, truth in result.truth.items():
+    timed = {m: t for m, t in result.truth.items() if not t.meter_only}
+    assert set(stored) == set(timed)  # a meter on its own has no time components
+    for machine, truth in timed.items():
         expected: dict[str, float] = defaultdict(float)
         for code, ms in truth.state_ms.items():
             expected[ELEMENT_FIELD[element_of[code]]] += ms / 1000.0
@@ -65,16 +66,35 @@ def test_time_elements_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]
 def test_part_counts_equal_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> None:
     result, influx = shift
     stored: dict[tuple[str, str, str], int] = {}
-    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework") FROM "production" '
+    for s in influx.query('SELECT sum("good"), sum("scrap"), sum("rework"), '
+                          'sum("startup_rejects") FROM "production" '
                           'GROUP BY "machine", "product"'):
-        good, scrap, rework = s.values[0][1:]
-        for kind, n in (("good", good), ("scrap", scrap), ("rework", rework)):
+        good, scrap, rework, startup = s.values[0][1:]
+        for kind, n in (("good", good), ("scrap", scrap), ("rework", rework),
+                        ("startup_rejects", startup)):
             if n:
                 stored[(s.tags["machine"], s.tags["product"], kind)] = int(n)
     expected = {(m, product, kind): n for m, t in result.truth.items()
                 for (product, kind), n in t.parts.items() if n}
     assert sum(expected.values()) > 500  # a real shift's worth of parts
     assert stored == expected
+
+
+def test_startup_rejects_show_as_reduced_yield(shift: tuple[PipelineResult, InfluxQL]
+                                               ) -> None:
+    """The simulator's start-up rejects travel as their own count and come out as the
+    six big losses' reduced yield (and as scrap in the quality ratio)."""
+    result, influx = shift
+    truth = sum(n for t in result.truth.values() for (_, kind), n in t.parts.items()
+                if kind == "startup_rejects")
+    assert truth > 0
+    su, pru_su_s, sq = influx.query('SELECT sum("su"), sum("pru_su_s"), sum("sq") '
+                                    'FROM "oee_components"')[0].values[0][1:]
+    assert su == truth
+    assert pru_su_s > 0
+    scrap = sum(n for t in result.truth.values() for (_, kind), n in t.parts.items()
+                if kind in ("scrap", "startup_rejects"))
+    assert sq == scrap
 
 
 def test_energy_equals_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> None:
@@ -85,6 +105,8 @@ def test_energy_equals_ground_truth(shift: tuple[PipelineResult, InfluxQL]) -> N
                 for carrier, kwh in t.energy_at_reading.items()}
     assert stored.keys() == expected.keys()
     assert {c for _, c in expected} >= {"electricity", "natural_gas", "steam_1_0mpa"}
+    meters_alone = {m for m, t in result.truth.items() if t.meter_only}
+    assert meters_alone and all((m, "electricity") in stored for m in meters_alone)
     for key, value in expected.items():
         assert stored[key] == pytest.approx(value, abs=REGISTER_COUNT[key[1]]), key
 
@@ -100,6 +122,8 @@ def test_every_batch_stored_once_in_sequence(shift: tuple[PipelineResult, Influx
     assert total == result.batches
     rollovers = influx.scalar('SELECT sum("rollovers") FROM "energy"')
     assert rollovers and rollovers > 0  # the small registers did wrap and were handled
+    jitter = influx.scalar('SELECT sum("jitter") FROM "energy"')
+    assert jitter and jitter > 0  # meters stepped back a count and added nothing
 
 
 def test_kgce_follows_the_coefficient_table(shift: tuple[PipelineResult, InfluxQL]) -> None:

@@ -221,7 +221,9 @@ class Device:
                 self.buffer.add(MeterReading(machine=cfg.id, t_ms=t_ms, carrier=meter.carrier,
                                              unit=meter.unit, raw=raw % modulus,
                                              scale=meter.scale, modulus=modulus,
-                                             period_ms=machine.period_ms))
+                                             period_ms=machine.period_ms,
+                                             max_rate_per_h=meter.max_rate_per_h,
+                                             jitter=meter.jitter_counts))
         self._add_signals(machine, t_ms, values)
         return ok
 

@@ -66,9 +66,10 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterRegister | None = None
     scrap: CounterRegister | None = None
     rework: CounterRegister | None = None
+    startup_rejects: CounterRegister | None = None  # scrap made while running up
 
     def items(self) -> list[tuple[CounterKind, CounterRegister]]:
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         return [(kind, reg) for kind in kinds if (reg := getattr(self, kind)) is not None]
 
 
@@ -81,6 +82,11 @@ class MeterRegister(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     word_order: WordOrder = "big"
     scale: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # physical units per count
     modulus: Annotated[int, msgspec.Meta(ge=2)] | None = None  # default: 2**16 or 2**32
+    # the register rule (docs/analytics.md "Registers"): the largest backward step that
+    # is read-out noise, in counts; the meter's maximum rate in its unit per hour (kW
+    # for kWh): a faster rise is an impossible jump, flagged and not counted
+    jitter_counts: Annotated[int, msgspec.Meta(ge=0)] = 3
+    max_rate_per_h: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     def __post_init__(self) -> None:
         if self.modulus is not None and self.modulus > 1 << (16 * self.words):

@@ -87,7 +87,7 @@ class _Machine:
             out.append((cfg.state.node, _Binding(self, "state")))
         if cfg.product is not None:
             out.append((cfg.product.node, _Binding(self, "product")))
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         for kind in kinds:
             counter: CounterNode | None = getattr(cfg.counters, kind)
             if counter is not None:
@@ -231,7 +231,9 @@ class OpcUaSource:
             self._buffer.add(MeterReading(machine=mid, t_ms=t_ms, carrier=b.meter.carrier,
                                           unit=b.meter.unit, raw=raw % b.modulus,
                                           scale=b.meter.scale, modulus=b.modulus,
-                                          period_ms=machine.period_ms))
+                                          period_ms=machine.period_ms,
+                                          max_rate_per_h=b.meter.max_rate_per_h,
+                                          jitter=b.meter.jitter_counts))
 
 
 def _number(value: Any) -> float | None:

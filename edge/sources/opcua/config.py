@@ -56,6 +56,7 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterNode | None = None
     scrap: CounterNode | None = None
     rework: CounterNode | None = None
+    startup_rejects: CounterNode | None = None  # scrap made while running up
 
 
 class MeterNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -65,6 +66,11 @@ class MeterNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     scale: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # physical units per count
     bits: Bits = 32
     modulus: Annotated[int, msgspec.Meta(ge=2)] | None = None  # default 2**bits
+    # the register rule (docs/analytics.md "Registers"): the largest backward step that
+    # is read-out noise, in counts; the meter's maximum rate in its unit per hour (kW
+    # for kWh): a faster rise is an impossible jump, flagged and not counted
+    jitter_counts: Annotated[int, msgspec.Meta(ge=0)] = 3
+    max_rate_per_h: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class SignalNode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -41,6 +41,11 @@ class SimulatedMachine(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     steam_kg_per_h: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     energy_register_modulus: Annotated[int, msgspec.Meta(ge=1000)] = 2**32
     maintenance_at: str | None = None  # local "HH:MM" of a 45-minute planned maintenance
+    # share of meter readings (while a register stands still) that read one count low
+    meter_jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    # a meter without a machine state (a compressor sub-meter): only its meters and
+    # power are read; it still runs, stops and draws power like a machine
+    meter_only: bool = False
 
 
 class SimulatorConfig(msgspec.Struct, tag="simulator", tag_field="type",
@@ -95,7 +100,8 @@ def machine_spec(machine: SimulatedMachine, *, seed: int) -> MachineSpec:
                                 per_hour_at_rated=machine.steam_kg_per_h,
                                 initial_raw=rng.randrange(0, 10**6)))
     return MachineSpec(machine=machine.id, products=dict(machine.products),
-                       rated_kw=machine.rated_kw, meters=tuple(meters))
+                       rated_kw=machine.rated_kw, meters=tuple(meters),
+                       meter_jitter=machine.meter_jitter, meter_only=machine.meter_only)
 
 
 class Simulator:

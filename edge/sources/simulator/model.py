@@ -74,6 +74,16 @@ class MachineSpec:
     rework_rate: float = 0.01
     mean_run_s: float = 1200.0
     changeover_every_s: float = 7200.0
+    # the first parts after a start (changeover, failure, break...) are start-up rejects
+    # with this probability: counted on their own register (`startup_rejects`)
+    startup_parts: int = 3
+    startup_reject_rate: float = 0.3
+    # share of meter readings, when the register has not moved on since the last one,
+    # that read one count low (as real meters and float conversions do): jitter
+    meter_jitter: float = 0.0
+    # a meter on its own (a compressor sub-meter): its state and counters stay inside
+    # the simulator, only meters and power samples are read
+    meter_only: bool = False
 
 
 @dataclass(slots=True)
@@ -83,6 +93,7 @@ class MachineTruth:
     energy: dict[str, float] = field(default_factory=dict)  # carrier -> physical units
     # energy as of the last meter reading (what the registers can show)
     energy_at_reading: dict[str, float] = field(default_factory=dict)
+    meter_only: bool = False  # no state or counters were read: time and parts are not on the wire
 
 
 class MachineModel:
@@ -100,13 +111,18 @@ class MachineModel:
         self.next_changeover_ms = start_ms + int(spec.changeover_every_s * 1000)
         self.resume_state = PRODUCING
         self.progress = self.rng.random()  # part progress in [0, 1)
-        self.counters: dict[CounterKind, int] = {"good": 0, "scrap": 0, "rework": 0}
+        self.counters: dict[CounterKind, int] = {"good": 0, "scrap": 0, "rework": 0,
+                                                 "startup_rejects": 0}
+        self.startup_left = 0  # parts still in the run-up after a start
         self.meter_raw = {m.carrier: m.initial_raw for m in spec.meters}
+        self.meter_read: dict[str, int] = {}  # the last reading that was not jitter
+        self.jitter_rng = random.Random(f"{seed}/{spec.machine}/jitter")
         self.meter_exact = {m.carrier: float(m.initial_raw) for m in spec.meters}
         self.power_factor = 1.0
         self.truth = MachineTruth(
             energy={m.carrier: 0.0 for m in spec.meters},
-            energy_at_reading={m.carrier: 0.0 for m in spec.meters})
+            energy_at_reading={m.carrier: 0.0 for m in spec.meters},
+            meter_only=spec.meter_only)
         self._started = False
 
     def _draw_s(self, low: float, high: float, scale: float = 1.0) -> int:
@@ -121,9 +137,12 @@ class MachineModel:
         return None
 
     def _enter(self, state: int, t_ms: int, out: list[Reading]) -> None:
+        if state == PRODUCING and self.state not in (PRODUCING, REDUCED):
+            self.startup_left = self.spec.startup_parts
         if state != self.state:
             self.state = state
-            out.append(StateReading(self.spec.machine, t_ms, state))
+            if not self.spec.meter_only:
+                out.append(StateReading(self.spec.machine, t_ms, state))
             self.power_factor = self.rng.uniform(0.95, 1.05)
 
     def _next_unplanned(self, t_ms: int, out: list[Reading]) -> None:
@@ -158,10 +177,11 @@ class MachineModel:
         machine = spec.machine
         if not self._started:  # the first readings: every register at the start
             self._started = True
-            out.append(StateReading(machine, self.t_ms, self.state))
-            for register, raw in self.counters.items():
-                out.append(CounterReading(machine, self.t_ms, register, self.product, raw,
-                                          spec.counter_modulus))
+            if not spec.meter_only:
+                out.append(StateReading(machine, self.t_ms, self.state))
+                for register, raw in self.counters.items():
+                    out.append(CounterReading(machine, self.t_ms, register, self.product,
+                                              raw, spec.counter_modulus))
             self._read_registers(self.t_ms, out)
         while self.t_ms + tick <= until_ms:
             t = self.t_ms
@@ -179,7 +199,7 @@ class MachineModel:
             state = self.state
             truth.state_ms[state] = truth.state_ms.get(state, 0) + tick
             # production during this tick
-            if state in (PRODUCING, REDUCED):
+            if state in (PRODUCING, REDUCED) and not spec.meter_only:
                 speed = 1.0 if state == PRODUCING else 0.6
                 self.progress += speed * tick / 1000.0 / spec.products[self.product]
                 if self.progress >= 1.0:
@@ -187,6 +207,10 @@ class MachineModel:
                     roll = self.rng.random()
                     kind: CounterKind = ("scrap" if roll < spec.scrap_rate else
                             "rework" if roll < spec.scrap_rate + spec.rework_rate else "good")
+                    if self.startup_left > 0:
+                        self.startup_left -= 1
+                        if roll < spec.startup_reject_rate:
+                            kind = "startup_rejects"
                     self.counters[kind] += 1
                     key = (self.product, kind)
                     truth.parts[key] = truth.parts.get(key, 0) + 1
@@ -211,7 +235,12 @@ class MachineModel:
     def _read_registers(self, t_ms: int, out: list[Reading]) -> None:
         for meter in self.spec.meters:
             raw = int(self.meter_exact[meter.carrier])
-            self.truth.energy_at_reading[meter.carrier] = self.truth.energy[meter.carrier]
+            if self.spec.meter_jitter and self.meter_read.get(meter.carrier) == raw \
+                    and self.jitter_rng.random() < self.spec.meter_jitter:
+                raw -= 1  # one count low: the truth stays as of the last real reading
+            else:
+                self.meter_read[meter.carrier] = raw
+                self.truth.energy_at_reading[meter.carrier] = self.truth.energy[meter.carrier]
             out.append(MeterReading(self.spec.machine, t_ms, meter.carrier, meter.unit,
                                     raw % meter.modulus, meter.scale, meter.modulus,
                                     self.tick_ms))
