@@ -229,8 +229,8 @@ def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, 
     with contextlib.ExitStack() as stack:
 
         def start(service: Mosquitto | InfluxD, address: str) -> None:
+            stack.callback(service.stop)  # first: a signal during start() stops it too
             service.start()
-            stack.callback(service.stop)
             print(f"  {service.name:<10} {address}  (pid {service.pid})")
 
         port = int(args.mqtt_port) if args.mqtt_port else 0
@@ -258,13 +258,17 @@ def _start_ingest(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
          str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log_file.close()
-    deadline = time.monotonic() + 30
-    while "subscribed" not in log_path.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
-        time.sleep(0.1)
+    try:
+        log_file.close()
+        deadline = time.monotonic() + 30
+        while "subscribed" not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
+            time.sleep(0.1)
+    except BaseException:  # did not start, or a signal stopped the demo meanwhile
+        process.kill()
+        process.wait()
+        raise
     return process
 
 
@@ -294,9 +298,9 @@ def run_demo(args: argparse.Namespace) -> int:
         for config in edge_configs:
             _write_toml(config_dir / f"edge-{config.gateway.id}.toml", config)
         ingest = _start_ingest(ingest_path, state_dir / "ingest.log")
-        print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
-        print(f"  configs    {config_dir}")
-        try:
+        try:  # (at once: a signal from here on stops the ingest worker too)
+            print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
+            print(f"  configs    {config_dir}")
             with InfluxQL(url=influx_url, database=args.database) as influx:
                 view = LiveView(plant=plant, influx=influx, start_ms=start_ms,
                                 sim_seconds=sim_seconds)

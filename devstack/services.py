@@ -22,11 +22,43 @@ from typing import IO
 
 from plantstream.errors import ServiceError
 
-__all__ = ["InfluxD", "LocalService", "Mosquitto", "VictoriaMetrics", "free_port", "stack"]
+__all__ = ["STOP_SIGNALS", "InfluxD", "LocalService", "Mosquitto", "Stopped", "VictoriaMetrics",
+           "free_port", "stack", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, SIGINT or SIGHUP under `stop_on_signals`.
+
+    A KeyboardInterrupt, so asyncio lets it through and every `with` block unwinds:
+    each service (started in its own session, so a terminal's signals never reach it)
+    is stopped by the code that started it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM, SIGINT and SIGHUP into `Stopped` (main thread only). After the
+    first, the others are ignored, so the clean-up they start runs to its end."""
+    def handler(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, action in previous.items():
+            signal.signal(sig, action)
 
 
 def free_port() -> int:
@@ -81,33 +113,44 @@ class LocalService:
         self.process = subprocess.Popen(
             self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self._wait_ready(self.process, timeout_s)
+        except BaseException:  # not ready, or stopped (a signal) while waiting
+            self.stop()
+            raise
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code, tail = self.process.returncode, self.log_tail()
-                self.stop()
-                raise ServiceError(service=self.name, reason=f"exited with {code}; log: {tail}")
+            if process.poll() is not None:
+                raise ServiceError(service=self.name, reason=f"exited with "
+                                   f"{process.returncode}; log: {self.log_tail()}")
             if self.ready():
-                log.debug("%s ready on port %d (pid %d)", self.name, self.port, self.pid)
+                log.debug("%s ready on port %d (pid %d)", self.name, self.port, process.pid)
                 return
             time.sleep(0.05)
-        self.stop()
         raise ServiceError(service=self.name, reason=f"not ready after {timeout_s:.0f} s")
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """SIGTERM (the service saves its state), then SIGKILL after the timeout."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a frozen process cannot exit
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
+        try:
+            if self.process and self.process.poll() is None:
+                self.process.send_signal(signal.SIGCONT)  # a frozen process cannot exit
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+                except BaseException:  # interrupted (a signal): never leave it running
+                    self.process.kill()
+                    self.process.wait()
+                    raise
+        finally:
+            self.process = None
+            if self._log_file:
+                self._log_file.close()
+                self._log_file = None
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing saved."""
@@ -250,12 +293,12 @@ def stack(state_dir: Path) -> Iterator[tuple[Mosquitto, InfluxD]]:
     """Mosquitto and InfluxDB together under one state directory."""
     broker = Mosquitto(data_dir=state_dir / "mosquitto")
     influx = InfluxD(data_dir=state_dir / "influxdb")
-    broker.start()
-    try:
+    try:  # stop() is safe on a service that never started
+        broker.start()
         influx.start()
-        try:
-            yield broker, influx
-        finally:
-            influx.stop()
+        yield broker, influx
     finally:
-        broker.stop()
+        try:
+            influx.stop()
+        finally:
+            broker.stop()
