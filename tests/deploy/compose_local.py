@@ -34,7 +34,7 @@ from typing import Any
 import tomli_w
 import yaml
 
-from plantstream.devstack.services import free_port
+from plantstream.devstack.services import InfluxD, free_port
 
 BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
@@ -45,6 +45,17 @@ LOCAL_HOST_NAME = "localhost"
 # image's Dockerfile); the plantstream images' come from deploy/docker/*.Dockerfile.
 IMAGE_COMMANDS = {"eclipse-mosquitto": ["/usr/sbin/mosquitto", "-c",
                                         "/mosquitto/config/mosquitto.conf"]}
+
+
+class AuthInfluxD(InfluxD):
+    """influxd 1.x standing in for the compose `influxdb` service: authentication on
+    (until the first admin user exists, only CREATE USER ... WITH ALL PRIVILEGES)."""
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        conf = self.data_dir / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
+        return argv
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:

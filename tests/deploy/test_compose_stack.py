@@ -34,10 +34,9 @@ import pytest
 import yaml
 
 from plantstream.config import load_plant
-from plantstream.devstack.services import InfluxD
 from plantstream.errors import StoreError
 from plantstream.store.influxql import InfluxQL
-from tests.deploy.compose_local import BIN, ComposeLocal, Process, wait_for
+from tests.deploy.compose_local import BIN, AuthInfluxD, ComposeLocal, Process, wait_for
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 SIM_SECONDS = 3600  # the simulated hour
@@ -57,16 +56,6 @@ PLACES = {
     "sim-gw-line-1": "runs: `plantstream edge run`, client certificate over TLS, fast clock",
     "sim-gw-line-2": "runs: `plantstream edge run`, client certificate over TLS, fast clock",
 }
-
-
-class AuthInfluxD(InfluxD):
-    """influxd 1.x as the compose `influxdb` service: HTTP authentication on."""
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        conf = self.data_dir / "influxdb.conf"
-        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
-        return argv
 
 
 @dataclass(frozen=True)
