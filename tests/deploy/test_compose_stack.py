@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -179,7 +180,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             result.processes[name] = process
         result.processes["mosquitto"] = broker
 
-        # ingest writes ingest_health 5 s after start, connected and subscribed by then
+        # each worker subscribes as soon as it is connected and writes ingest_health
+        # 5 s after start; a batch published before a subscription would be missing
+        # from test_every_batch_is_stored, never silently passed
         def workers_up() -> bool:
             series = admin.query("SELECT count(spool_depth) FROM ingest_health GROUP BY worker")
             return {s.tags["worker"] for s in series} >= {f"ingest-{i}" for i in
@@ -224,7 +227,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             admin.close()
 
 
-def _edge_config(local: ComposeLocal, service: str) -> dict[str, object]:
+def _edge_config(local: ComposeLocal, service: str) -> dict[str, Any]:
     path = local.host_path(service, "/etc/plantstream/edge.toml")
     return tomllib.loads(path.read_text())
 
@@ -239,7 +242,12 @@ def test_every_compose_service_has_a_place() -> None:
 def test_every_batch_is_stored(stack: Stack) -> None:
     for name, next_seq in stack.edge_next_seq.items():
         assert stack.edge_exit[name] == 0, stack.processes[name].log()[-2000:]
-        gateway = str(_edge_config(stack.local, name)["gateway"]["id"])
+        config = _edge_config(stack.local, name)
+        gateway = str(config["gateway"]["id"])
+        mqtt = config["mqtt"]  # the TLS listener, a client certificate, no password
+        assert mqtt["port"] == stack.local.port("mosquitto", 8883) and "password" not in mqtt
+        # the ACL lets only the user named by the certificate's CN publish these batches
+        assert mqtt["tls"]["cert_file"].endswith(f"{gateway}.crt")
         wait_for(lambda g=gateway, n=next_seq: len(_stored(stack.admin, g)) >= n,
                  what=f"{gateway}: {next_seq} batches stored")
         stored = _stored(stack.admin, gateway)
