@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import signal
 from pathlib import Path
@@ -61,16 +62,18 @@ def _positive_int(text: str) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """SIGTERM, SIGINT or SIGHUP stop the demo and every process it started."""
-    with stop_on_signals():
+    with stop_on_signals() as request:
         try:
             from plantstream.devstack.demo import run_demo  # edge, ingest and analytics
 
             return run_demo(args)
-        except Stopped as stop:
-            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-                print(f"demo stopped by {signal.Signals(stop.signum).name}; every process "
-                      "it started is stopped", flush=True)
-            return 128 + stop.signum
+        except* (Stopped, asyncio.CancelledError):  # (from asyncio.run: in a group)
+            if request.signum is None:
+                raise
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print(f"demo stopped by {signal.Signals(request.signum).name}; every process "
+                  "it started is stopped", flush=True)
+        return 128 + request.signum
 
 
 def _stack(args: argparse.Namespace) -> int:

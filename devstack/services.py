@@ -7,6 +7,7 @@ its own data directory, is started as a child process, and is stopped by its PID
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,13 +18,14 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from plantstream.errors import ServiceError
 
-__all__ = ["STOP_SIGNALS", "InfluxD", "LocalService", "Mosquitto", "Stopped", "VictoriaMetrics",
-           "free_port", "stack", "stop_on_signals"]
+__all__ = ["STOP_SIGNALS", "InfluxD", "LocalService", "Mosquitto", "StopRequest", "Stopped",
+           "VictoriaMetrics", "free_port", "stack", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +34,48 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Stopped(KeyboardInterrupt):
-    """Raised in the main thread by SIGTERM, SIGINT or SIGHUP under `stop_on_signals`.
-
-    A KeyboardInterrupt, so asyncio lets it through and every `with` block unwinds:
-    each service (started in its own session, so a terminal's signals never reach it)
-    is stopped by the code that started it.
-    """
+    """Raised in the main thread by SIGTERM, SIGINT or SIGHUP under `stop_on_signals`,
+    outside an event loop: every `with` block unwinds, and each service (in its own
+    session, so a terminal's signals never reach it) is stopped by the code that
+    started it."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
+@dataclass
+class StopRequest:
+    signum: int | None = None  # the stop signal received, if any
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM, SIGINT and SIGHUP into `Stopped` (main thread only). After the
-    first, the others are ignored, so the clean-up they start runs to its end."""
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Stop on SIGTERM, SIGINT or SIGHUP (main thread only); after the first, the
+    others are ignored, so the clean-up it starts runs to its end.
+
+    In plain code the signal raises `Stopped`. While an event loop runs (asyncio.run),
+    raising could land anywhere in the loop's machinery, so it cancels the loop's
+    tasks instead, as asyncio.run does for Ctrl-C: `asyncio.run` then raises
+    CancelledError, and the caller tells a stop from `request.signum`.
+    """
+    request = StopRequest()
+
     def handler(signum: int, _frame: object) -> None:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-        raise Stopped(signum)
+        request.signum = signum
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise Stopped(signum) from None
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # wake the loop from its select()
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
-        yield
+        yield request
     finally:
         for sig, action in previous.items():
             signal.signal(sig, action)

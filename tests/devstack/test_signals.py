@@ -39,6 +39,22 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
+def _processes_naming(folder: Path, *, but: int = 0) -> list[str]:
+    """Command lines of running processes (but PID `but`) that mention `folder`: the
+    services' and the ingest worker's configuration files are in it."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == but or _start_time(int(proc.name)) is None:
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in cmdline:
+            found.append(cmdline)
+    return found
+
+
 @dataclass
 class Cli:
     """`plantstream ARGS` in a session of its own, its output read line by line."""
@@ -81,6 +97,13 @@ class Cli:
             if match:
                 return match
         raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.seen)}")
+
+    def output(self) -> str:
+        """Everything it printed (call after it exited)."""
+        self.reader.join(timeout=DEADLINE_S)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return "".join(self.seen)
 
     def alive(self) -> list[int]:
         return [pid for pid, start in self.children.items() if _start_time(pid) == start]
@@ -125,20 +148,31 @@ def test_stack_stops_its_services_with_it(sig: signal.Signals, tmp_path: Path,
     cli.append(run)
     run.wait_for_line(r"^influxdb .*Ctrl-C to stop")
     assert len(run.children) == 2  # mosquitto and influxd, both running
+    assert len(_processes_naming(tmp_path, but=run.popen.pid)) == 2  # the check below sees them
     assert _signal_parent_and_wait(run, sig) == 0
+    assert _processes_naming(tmp_path) == []
     assert f"stopped by {sig.name}" in "".join(run.seen) + run.lines.get(timeout=5)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
-                         ids=lambda s: s.name)
-def test_demo_stops_every_process_it_started(sig: signal.Signals, tmp_path: Path,
+@pytest.mark.parametrize(("sig", "when"), [
+    (signal.SIGTERM, "streaming"), (signal.SIGINT, "streaming"), (signal.SIGHUP, "streaming"),
+    (signal.SIGTERM, "starting")], ids=lambda v: getattr(v, "name", v))
+def test_demo_stops_every_process_it_started(sig: signal.Signals, when: str, tmp_path: Path,
                                              cli: list[Cli]) -> None:
     run = Cli(["demo", "--duration", "60", "--machines", "3", "--state-dir", str(tmp_path)])
     cli.append(run)
-    run.wait_for_line(r"^\s+ingest\s+pid \d+")  # after mosquitto and influxd
-    assert len(run.children) == 3
-    assert _signal_parent_and_wait(run, sig) == 128 + sig
+    if when == "starting":  # influxd up, the ingest worker starting
+        run.wait_for_line(r"^\s+influxd\s.*\(pid \d+\)")
+        assert len(run.children) == 2
+    else:
+        run.wait_for_line(r"^\s+ingest\s+pid \d+")  # after mosquitto and influxd
+        assert len(run.children) == 3
+        run.wait_for_line(r"batches published [1-9]")  # the gateways stream (asyncio runs)
+    code = _signal_parent_and_wait(run, sig)
+    assert code == 128 + sig, run.output()
+    # an ingest worker still starting had no PID printed: no process names the state dir
+    assert _processes_naming(tmp_path) == [], run.output()
 
 
 def test_a_signal_while_a_service_starts_stops_it(tmp_path: Path) -> None:
