@@ -30,7 +30,7 @@ import msgspec
 
 from plantstream.config import MqttConfig, PlantConfig, to_toml
 from plantstream.devstack.plant import demo_plant
-from plantstream.devstack.services import InfluxD, Mosquitto
+from plantstream.devstack.services import InfluxD, Mosquitto, deferred_stop
 from plantstream.edge.agent import EdgeAgent
 from plantstream.edge.clock import Clock
 from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
@@ -254,11 +254,13 @@ def _write_toml(path: Path, value: object) -> Path:
 
 def _start_ingest(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
-         str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process: subprocess.Popen[bytes] | None = None
     try:
+        with deferred_stop():  # a stop signal waits until the child's handle is kept
+            process = subprocess.Popen(
+                [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
+                 str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log_file.close()
         deadline = time.monotonic() + 30
         while "subscribed" not in log_path.read_text(errors="replace"):
@@ -266,8 +268,10 @@ def _start_ingest(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
                 raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
             time.sleep(0.1)
     except BaseException:  # did not start, or a signal stopped the demo meanwhile
-        process.kill()
-        process.wait()
+        log_file.close()
+        if process is not None:
+            process.kill()
+            process.wait()
         raise
     return process
 

@@ -25,7 +25,7 @@ from typing import IO
 from plantstream.errors import ServiceError
 
 __all__ = ["STOP_SIGNALS", "InfluxD", "LocalService", "Mosquitto", "StopRequest", "Stopped",
-           "VictoriaMetrics", "free_port", "stack", "stop_on_signals"]
+           "VictoriaMetrics", "deferred_stop", "free_port", "stack", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +49,44 @@ class StopRequest:
     signum: int | None = None  # the stop signal received, if any
 
 
+@dataclass
+class _Deferral:
+    depth: int = 0
+    pending: int | None = None
+
+
+_DEFERRAL = _Deferral()
+
+
+def _stop(signum: int) -> None:
+    """Act on a stop signal: raise `Stopped` in plain code; in a running event loop,
+    cancel its tasks (raising could land anywhere in the loop's machinery), as
+    asyncio.run does for Ctrl-C: asyncio.run then raises CancelledError."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise Stopped(signum) from None
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    loop.call_soon_threadsafe(lambda: None)  # wake the loop from its select()
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
-    """Stop on SIGTERM, SIGINT or SIGHUP (main thread only); after the first, the
-    others are ignored, so the clean-up it starts runs to its end.
-
-    In plain code the signal raises `Stopped`. While an event loop runs (asyncio.run),
-    raising could land anywhere in the loop's machinery, so it cancels the loop's
-    tasks instead, as asyncio.run does for Ctrl-C: `asyncio.run` then raises
-    CancelledError, and the caller tells a stop from `request.signum`.
-    """
+    """Stop on SIGTERM, SIGINT or SIGHUP (main thread only): `Stopped` in plain code,
+    cancelled tasks in a running event loop (then the caller tells a stop from a
+    CancelledError by `request.signum`). After the first signal the others are
+    ignored, so the clean-up it starts runs to its end."""
     request = StopRequest()
 
     def handler(signum: int, _frame: object) -> None:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         request.signum = signum
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise Stopped(signum) from None
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        loop.call_soon_threadsafe(lambda: None)  # wake the loop from its select()
+        if _DEFERRAL.depth:
+            _DEFERRAL.pending = signum
+            return
+        _stop(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
@@ -79,6 +94,21 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for sig, action in previous.items():
             signal.signal(sig, action)
+
+
+@contextlib.contextmanager
+def deferred_stop() -> Iterator[None]:
+    """A stop signal inside this block takes effect at its end: around starting a
+    child process, whose PID must be kept to stop it (a signal inside Popen would lose
+    the handle of a child that runs)."""
+    _DEFERRAL.depth += 1
+    try:
+        yield
+    finally:
+        _DEFERRAL.depth -= 1
+    if not _DEFERRAL.depth and _DEFERRAL.pending is not None:
+        signum, _DEFERRAL.pending = _DEFERRAL.pending, None
+        _stop(signum)
 
 
 def free_port() -> int:
@@ -130,10 +160,11 @@ class LocalService:
             raise ServiceError(service=self.name, reason=f"port {self.port} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
         try:
+            with deferred_stop():
+                self.process = subprocess.Popen(
+                    self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
             self._wait_ready(self.process, timeout_s)
         except BaseException:  # not ready, or stopped (a signal) while waiting
             self.stop()

@@ -131,7 +131,11 @@ def cli() -> Iterator[list[Cli]]:
 def _signal_parent_and_wait(run: Cli, sig: signal.Signals) -> int:
     assert run.popen.poll() is None
     os.kill(run.popen.pid, sig)  # the parent alone
-    code = run.popen.wait(timeout=DEADLINE_S)
+    try:
+        code = run.popen.wait(timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running {DEADLINE_S:.0f} s after {sig.name}:\n"
+                             f"{''.join(run.seen)}") from None
     deadline = time.monotonic() + DEADLINE_S
     while run.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
