@@ -8,6 +8,7 @@ then waits (bounded) until the parent has exited and each child is gone.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from plantstream.devstack.services import Mosquitto
+from plantstream.devstack.services import Mosquitto, Stopped, deferred_stop, stop_on_signals
 
 PLANTSTREAM = str(Path(sys.executable).parent / "plantstream")
 DEADLINE_S = 60.0  # upper bound of every wait; each ends as soon as its condition holds
@@ -194,3 +195,22 @@ def test_a_signal_while_a_service_starts_stops_it(tmp_path: Path) -> None:
         service.start()
     assert service.process is None and _start_time(service.started_pid) is None
 
+
+
+def test_a_stop_signal_waits_for_the_end_of_a_deferred_block() -> None:
+    with stop_on_signals() as request, pytest.raises(Stopped) as stopped, deferred_stop():
+        os.kill(os.getpid(), signal.SIGHUP)  # delivered before kill() returns
+        assert request.signum == signal.SIGHUP  # received, not yet acted on
+        reached_the_end = True
+    assert reached_the_end and stopped.value.signum == signal.SIGHUP
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # handlers restored
+
+
+def test_a_stop_signal_cancels_a_running_event_loop_instead_of_raising_in_it() -> None:
+    async def main() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(DEADLINE_S)  # cancelled, long before
+
+    with stop_on_signals() as request, pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert request.signum == signal.SIGTERM
