@@ -1,7 +1,8 @@
 #!/bin/sh
 # Prepare deploy/generated/ for `docker compose -f deploy/compose.yaml up`:
 #   - Mosquitto password file + ACL from the plant registry (config/plant.toml);
-#   - random secrets (MQTT users, InfluxDB admin/token/v1 users, Grafana admin);
+#   - random secrets (MQTT users, InfluxDB admin/token/v1 users, Grafana admin, the
+#     sample regulator's report API token and its SHA-256);
 #   - a CA, the broker's server certificate and one client certificate per gateway;
 #   - ingest.toml and reports.toml with their {{secret:...}} placeholders filled.
 # Existing secrets and the CA are kept, so running it again after editing the plant
@@ -23,7 +24,11 @@ mkdir -p "$gen/secrets" "$gen/config" "$gen/pki/gateways" "$gen/mosquitto"
 plantstream broker acl --config "$plant" --out "$gen/mosquitto" --secrets "$gen/secrets"
 plantstream broker secrets --out "$gen/secrets" \
   influxdb-admin-password influxdb-admin-token \
-  influxdb-ingest-password influxdb-reader-password grafana-admin-password
+  influxdb-ingest-password influxdb-reader-password grafana-admin-password \
+  reports-token-sample
+# the report configuration holds only the SHA-256 of a regulator's token
+plantstream reports hash-token --stdin < "$gen/secrets/reports-token-sample" \
+  > "$gen/secrets/reports-token-sample.sha256"
 
 if [ ! -f "$gen/pki/ca.key" ]; then
   plantstream broker certs ca --out "$gen/pki"

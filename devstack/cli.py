@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import signal
-import threading
 from pathlib import Path
 
-from plantstream.devstack.services import stack
+from plantstream.devstack.services import Stopped, stack, stop_on_signals
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_demo(sub)
-    stack = sub.add_parser("stack", help="run local Mosquitto and InfluxDB until Ctrl-C")
+    stack = sub.add_parser(
+        "stack", help="run local Mosquitto and InfluxDB until Ctrl-C",
+        description="Run Mosquitto and InfluxDB until Ctrl-C, SIGTERM or SIGHUP, then stop "
+                    "both.")
     stack.add_argument("--state-dir", type=Path, default=Path(".plantstream"),
                        help="data directory (default .plantstream, the demo's)")
     stack.set_defaults(handler=_stack)
@@ -69,17 +72,32 @@ def _lang(text: str) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from plantstream.devstack.demo import run_demo  # imports edge, ingest and analytics
+    """SIGTERM, SIGINT or SIGHUP stop the demo and every process it started."""
+    with stop_on_signals() as request:
+        try:
+            from plantstream.devstack.demo import run_demo  # edge, ingest and analytics
 
-    return run_demo(args)
+            return run_demo(args)
+        except* (Stopped, asyncio.CancelledError):  # (from asyncio.run: in a group)
+            if request.signum is None:
+                raise
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print(f"demo stopped by {signal.Signals(request.signum).name}; every process "
+                  "it started is stopped", flush=True)
+        return 128 + request.signum
 
 
 def _stack(args: argparse.Namespace) -> int:
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with stack(args.state_dir.resolve()) as (broker, influx):
-        print(f"mosquitto 127.0.0.1:{broker.port} (pid {broker.pid})")
-        print(f"influxdb  {influx.url} (pid {influx.pid}); Ctrl-C to stop")
-        with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
+    """Until SIGTERM, SIGINT or SIGHUP; then both services are stopped (exit 0)."""
+    with stop_on_signals():
+        try:
+            with stack(args.state_dir.resolve()) as (broker, influx):
+                print(f"mosquitto 127.0.0.1:{broker.port} (pid {broker.pid})")
+                print(f"influxdb  {influx.url} (pid {influx.pid}); Ctrl-C to stop", flush=True)
+                while True:
+                    signal.pause()
+        except Stopped as stop:
+            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+                print(f"stopped by {signal.Signals(stop.signum).name}: mosquitto and "
+                      "influxdb are stopped", flush=True)
     return 0

@@ -31,7 +31,7 @@ import msgspec
 from plantstream.config import MqttConfig, PlantConfig, to_toml
 from plantstream.devstack.history import History, write_history
 from plantstream.devstack.plant import demo_plant
-from plantstream.devstack.services import InfluxD, Mosquitto
+from plantstream.devstack.services import InfluxD, Mosquitto, deferred_stop
 from plantstream.edge.agent import EdgeAgent
 from plantstream.edge.clock import Clock
 from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
@@ -232,8 +232,8 @@ def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, 
     with contextlib.ExitStack() as stack:
 
         def start(service: Mosquitto | InfluxD, address: str) -> None:
+            stack.callback(service.stop)  # first: a signal during start() stops it too
             service.start()
-            stack.callback(service.stop)
             print(f"  {service.name:<10} {address}  (pid {service.pid})")
 
         port = int(args.mqtt_port) if args.mqtt_port else 0
@@ -257,17 +257,25 @@ def _write_toml(path: Path, value: object) -> Path:
 
 def _start_ingest(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
-         str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log_file.close()
-    deadline = time.monotonic() + 30
-    while "subscribed" not in log_path.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        with deferred_stop():  # a stop signal waits until the child's handle is kept
+            process = subprocess.Popen(
+                [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
+                 str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log_file.close()
+        deadline = time.monotonic() + 30
+        while "subscribed" not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
+            time.sleep(0.1)
+    except BaseException:  # did not start, or a signal stopped the demo meanwhile
+        log_file.close()
+        if process is not None:
             process.kill()
-            raise ServiceError(service="ingest", reason=f"did not start; see {log_path}")
-        time.sleep(0.1)
+            process.wait()
+        raise
     return process
 
 
@@ -299,9 +307,9 @@ def run_demo(args: argparse.Namespace) -> int:
         history = _write_history(plant, sims, influx_url=influx_url, database=args.database,
                                  live_start_ms=start_ms, seed=args.seed)
         ingest = _start_ingest(ingest_path, state_dir / "ingest.log")
-        print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
-        print(f"  configs    {config_dir}")
-        try:
+        try:  # (at once: a signal from here on stops the ingest worker too)
+            print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
+            print(f"  configs    {config_dir}")
             with InfluxQL(url=influx_url, database=args.database) as influx:
                 view = LiveView(plant=plant, influx=influx, start_ms=start_ms,
                                 sim_seconds=sim_seconds, lang=args.lang)

@@ -135,8 +135,7 @@ def regulator_view(config_path: Path, token_path: Path, *, plant: PlantConfig, o
     site = plant.sites[0].id
     settings = loaded.config.influx
     out_dir.mkdir(parents=True, exist_ok=True)
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         source = Source(client=client, kind=settings.source)
         for i, day in enumerate(days):
             write_dual_control(loaded, source, site=site, day=day)

@@ -7,6 +7,7 @@ its own data directory, is started as a child process, and is stopped by its PID
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,16 +18,97 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from plantstream.errors import ServiceError
 
-__all__ = ["InfluxD", "LocalService", "Mosquitto", "VictoriaMetrics", "free_port", "stack"]
+__all__ = ["STOP_SIGNALS", "InfluxD", "LocalService", "Mosquitto", "StopRequest", "Stopped",
+           "VictoriaMetrics", "deferred_stop", "free_port", "stack", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, SIGINT or SIGHUP under `stop_on_signals`,
+    outside an event loop: every `with` block unwinds, and each service (in its own
+    session, so a terminal's signals never reach it) is stopped by the code that
+    started it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass
+class StopRequest:
+    signum: int | None = None  # the stop signal received, if any
+
+
+@dataclass
+class _Deferral:
+    depth: int = 0
+    pending: int | None = None
+
+
+_DEFERRAL = _Deferral()
+
+
+def _stop(signum: int) -> None:
+    """Act on a stop signal: raise `Stopped` in plain code; in a running event loop,
+    cancel its tasks (raising could land anywhere in the loop's machinery), as
+    asyncio.run does for Ctrl-C: asyncio.run then raises CancelledError."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise Stopped(signum) from None
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    loop.call_soon_threadsafe(lambda: None)  # wake the loop from its select()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Stop on SIGTERM, SIGINT or SIGHUP (main thread only): `Stopped` in plain code,
+    cancelled tasks in a running event loop (then the caller tells a stop from a
+    CancelledError by `request.signum`). After the first signal the others are
+    ignored, so the clean-up it starts runs to its end."""
+    request = StopRequest()
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        request.signum = signum
+        if _DEFERRAL.depth:
+            _DEFERRAL.pending = signum
+            return
+        _stop(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield request
+    finally:
+        for sig, action in previous.items():
+            signal.signal(sig, action)
+
+
+@contextlib.contextmanager
+def deferred_stop() -> Iterator[None]:
+    """A stop signal inside this block takes effect at its end: around starting a
+    child process, whose PID must be kept to stop it (a signal inside Popen would lose
+    the handle of a child that runs)."""
+    _DEFERRAL.depth += 1
+    try:
+        yield
+    finally:
+        _DEFERRAL.depth -= 1
+    if not _DEFERRAL.depth and _DEFERRAL.pending is not None:
+        signum, _DEFERRAL.pending = _DEFERRAL.pending, None
+        _stop(signum)
 
 
 def free_port() -> int:
@@ -78,36 +160,48 @@ class LocalService:
             raise ServiceError(service=self.name, reason=f"port {self.port} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            with deferred_stop():
+                self.process = subprocess.Popen(
+                    self.command(), stdout=self._log_file, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self._wait_ready(self.process, timeout_s)
+        except BaseException:  # not ready, or stopped (a signal) while waiting
+            self.stop()
+            raise
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code, tail = self.process.returncode, self.log_tail()
-                self.stop()
-                raise ServiceError(service=self.name, reason=f"exited with {code}; log: {tail}")
+            if process.poll() is not None:
+                raise ServiceError(service=self.name, reason=f"exited with "
+                                   f"{process.returncode}; log: {self.log_tail()}")
             if self.ready():
-                log.debug("%s ready on port %d (pid %d)", self.name, self.port, self.pid)
+                log.debug("%s ready on port %d (pid %d)", self.name, self.port, process.pid)
                 return
             time.sleep(0.05)
-        self.stop()
         raise ServiceError(service=self.name, reason=f"not ready after {timeout_s:.0f} s")
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """SIGTERM (the service saves its state), then SIGKILL after the timeout."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a frozen process cannot exit
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
+        try:
+            if self.process and self.process.poll() is None:
+                self.process.send_signal(signal.SIGCONT)  # a frozen process cannot exit
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+                except BaseException:  # interrupted (a signal): never leave it running
+                    self.process.kill()
+                    self.process.wait()
+                    raise
+        finally:
+            self.process = None
+            if self._log_file:
+                self._log_file.close()
+                self._log_file = None
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing saved."""
@@ -250,12 +344,12 @@ def stack(state_dir: Path) -> Iterator[tuple[Mosquitto, InfluxD]]:
     """Mosquitto and InfluxDB together under one state directory."""
     broker = Mosquitto(data_dir=state_dir / "mosquitto")
     influx = InfluxD(data_dir=state_dir / "influxdb")
-    broker.start()
-    try:
+    try:  # stop() is safe on a service that never started
+        broker.start()
         influx.start()
-        try:
-            yield broker, influx
-        finally:
-            influx.stop()
+        yield broker, influx
     finally:
-        broker.stop()
+        try:
+            influx.stop()
+        finally:
+            broker.stop()

@@ -25,7 +25,6 @@ from plantstream.reports.model import report_schema
 from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import parse_period
 from plantstream.reports.source import Source
-from plantstream.store.influxql import InfluxQL
 
 __all__ = ["DEFAULT_CONFIG", "register"]
 
@@ -68,8 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     loaded = load_report_config(args.config)
     settings = loaded.config.influx
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         app = create_app(loaded=loaded, client=client)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -79,7 +77,7 @@ def _check(args: argparse.Namespace) -> int:
     loaded = load_report_config(args.config)
     settings = loaded.config.influx
     try:
-        with InfluxQL(url=settings.url, database=settings.database, timeout_s=5.0) as client:
+        with settings.client(timeout_s=5.0) as client:
             series = client.query("SHOW MEASUREMENTS")
     except StoreError as exc:
         print(f"InfluxDB {settings.url}/{settings.database}: unreachable ({exc.reason})")
@@ -111,7 +109,7 @@ def _openapi(args: argparse.Namespace) -> int:
     from plantstream.reports.server import create_app
 
     loaded = load_report_config(args.config)
-    with InfluxQL(url=loaded.config.influx.url, database=loaded.config.influx.database) as c:
+    with loaded.config.influx.client() as c:
         print(json.dumps(create_app(loaded=loaded, client=c).openapi(), indent=2,
                          sort_keys=True))
     return 0
@@ -148,8 +146,7 @@ def _energy(args: argparse.Namespace) -> int:
     loaded = load_report_config(args.config)
     period = parse_period(args.period)
     settings = loaded.config.influx
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         report = build_report(loaded, Source(client=client, kind=settings.source),
                               scope_id=args.site or args.enterprise, period=period,
                               as_of=args.as_of)
@@ -185,8 +182,7 @@ def _each_mu(args: argparse.Namespace) -> int:
 
     loaded = load_report_config(args.config)
     settings = loaded.config.influx
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         report = build_jurisdiction_report(
             loaded, Source(client=client, kind=settings.source),
             jurisdiction_id=args.jurisdiction, period=parse_each_mu_period(args.period))

@@ -28,6 +28,7 @@ from plantstream.config import (
     IngestLimits,
     Line,
     PlantConfig,
+    Secret,
     Site,
     SiteLimits,
     config_hash,
@@ -36,6 +37,7 @@ from plantstream.config import (
 )
 from plantstream.errors import ConfigError
 from plantstream.reports.mu.config import EachMuConfig, load_each_mu
+from plantstream.store.influxql import InfluxQL
 from plantstream.wire import Id
 
 __all__ = [
@@ -61,6 +63,10 @@ Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
 class InfluxSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     url: str = "http://127.0.0.1:8086"
     database: str = "plantstream"
+    # an InfluxDB with authentication on: a v1 user that may read the database (basic
+    # auth; for InfluxDB 3 / Cloud the token is the password). Both or neither.
+    username: str | None = None
+    password: Secret | None = None
     # "raw": daily figures from `energy`/`production` (GROUP BY time(1d) in the site's
     # zone); "rollup": from `energy_1d`/`production_1d` (plantstream.rollups.energy).
     source: Literal["raw", "rollup"] = "raw"
@@ -69,6 +75,17 @@ class InfluxSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # months the period covers only in part are still checked against the raw points)
     monthly_check: Literal["raw", "rollup"] = "raw"
     timeout_s: Positive = 30.0
+
+    def __post_init__(self) -> None:
+        if (self.username is None) != (self.password is None):
+            raise msgspec.ValidationError(
+                "username and password go together - at `$.influx`")
+
+    def client(self, *, timeout_s: float | None = None) -> InfluxQL:
+        """An InfluxQL client with these settings (and credentials)."""
+        return InfluxQL(url=self.url, database=self.database, username=self.username,
+                        password=self.password.reveal() if self.password else None,
+                        timeout_s=timeout_s or self.timeout_s)
 
 
 class CarrierRoles(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

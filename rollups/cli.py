@@ -26,7 +26,6 @@ from plantstream.ingest.config import load_ingest_config
 from plantstream.reports.config import load_report_config
 from plantstream.rollups.kpi import RollupJob
 from plantstream.signals import stop_event
-from plantstream.store.influxql import InfluxQL
 
 __all__ = ["register"]
 
@@ -106,8 +105,7 @@ def _rollup(args: argparse.Namespace) -> int:
     loaded = load_report_config(args.config)
     scope = resolve_scope(loaded, args.site)
     settings = loaded.config.influx
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         rollup_daily(client, sites=scope.sites, start=args.start,
                      end=args.end + dt.timedelta(days=1), zone=ZoneInfo(scope.zone.key))
     return 0
@@ -122,8 +120,7 @@ def _dual_control(args: argparse.Namespace) -> int:
     settings = loaded.config.influx
     day = args.day or (dt.datetime.now(tz=resolve_scope(loaded, args.site).zone).date()
                        - dt.timedelta(days=1))
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         print(write_dual_control(loaded, Source(client=client, kind=settings.source),
                                  site=args.site, day=day))
     return 0
@@ -136,8 +133,7 @@ def _each_mu(args: argparse.Namespace) -> int:
 
     loaded = load_report_config(args.config)
     settings = loaded.config.influx
-    with InfluxQL(url=settings.url, database=settings.database,
-                  timeout_s=settings.timeout_s) as client:
+    with settings.client() as client:
         lines = write_each_mu(loaded, Source(client=client, kind=settings.source),
                               jurisdiction_id=args.jurisdiction,
                               period=parse_each_mu_period(args.period))

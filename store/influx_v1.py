@@ -44,11 +44,18 @@ class InfluxV1Sink:
             raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
 
     async def ensure_database(self) -> None:
-        try:
-            r = await self._http.post(f"{self.url}/query",
-                                      data={"q": f'CREATE DATABASE "{self.config.database}"'})
-        except httpx.HTTPError as exc:
-            raise StoreError(url=self.url, status=None, reason=str(exc)) from None
+        """Create the database, or, as a user without admin privilege (403: the compose
+        stack's `ingest` may only read and write its database), check that it exists."""
+        r = await self._query(f'CREATE DATABASE "{self.config.database}"')
+        if r.status_code == 403:
+            shown = await self._query("SHOW DATABASES")
+            if shown.status_code == 200 and self.config.database in {
+                    row[0] for result in shown.json().get("results", [])
+                    for series in result.get("series", []) for row in series["values"]}:
+                return
+            raise StoreError(url=self.url, status=403, reason=(
+                f"may not create database {self.config.database!r}, and it is not among "
+                f"this user's databases: {r.text[:200]}"))
         if r.status_code != 200:
             raise StoreError(url=self.url, status=r.status_code, reason=r.text[:300])
 
@@ -76,3 +83,9 @@ class InfluxV1Sink:
         where = " AND ".join(f"\"{k}\" = '{v}'" for k, v in tags.items())
         await self.query(f'DELETE FROM "{measurement}" WHERE {where} AND '
                          f"time >= {start_ms}ms AND time < {stop_ms}ms")
+
+    async def _query(self, statement: str) -> httpx.Response:
+        try:
+            return await self._http.post(f"{self.url}/query", data={"q": statement})
+        except httpx.HTTPError as exc:
+            raise StoreError(url=self.url, status=None, reason=str(exc)) from None

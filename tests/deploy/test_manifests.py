@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +310,63 @@ def test_compose_configs_match_the_real_config_schemas(compose_setup: Path,
         assert edge.mqtt.tls is not None and edge.mqtt.password is None
         machines = {m.id for m in plant.machines_of_gateway(edge.gateway.id)}
         assert {m.id for s in edge.sources for m in s.machines} == machines
+
+
+def _load_config(path: Path, mounted_as: str) -> object:
+    """The project's own loader of a configuration file, by the name it is mounted as."""
+    from plantstream.ingest.config import load_ingest_config  # server side: lazily
+    from plantstream.reports.config import load_report_config
+
+    loaders: dict[str, Callable[[Path], object]] = {
+        "plant.toml": load_plant, "ingest.toml": load_ingest_config,
+        "reports.toml": load_report_config, "edge.toml": load_edge_config}
+    assert mounted_as in loaders, f"{path}: no loader for a file mounted as {mounted_as}"
+    return loaders[mounted_as](path)
+
+
+@pytest.mark.slow
+def test_every_deploy_config_loads_with_the_project_loaders(compose_setup: Path,
+                                                            tmp_path: Path) -> None:
+    """Compose: every TOML file a service mounts (configs and rendered secrets), with
+    its container paths mapped. Kubernetes: every template, rendered by k8s/setup.sh.
+    A TOML file under deploy/ that neither uses fails."""
+    from tests.deploy.compose_local import ComposeLocal
+
+    deploy = compose_setup
+    local = ComposeLocal(deploy=deploy, work=tmp_path / "run")
+    loaded: set[Path] = set()
+    for service in local.services:
+        local.materialise(service)
+        for target, source in local.mounts(service).items():
+            if source.suffix == ".toml":
+                _load_config(local.host_path(service, target), Path(target).name)
+                loaded.add(source)
+    generated = deploy / "generated" / "config"
+    for path in sorted((deploy / "config").glob("*.toml")):
+        rendered = generated / path.name
+        assert path in loaded or rendered in loaded, f"{path.name}: mounted by no service"
+
+    k8s = deploy / "k8s"
+    for name, value in (("influxdb-url", "https://influx.example.invalid"),
+                        ("influxdb-token", "t"), ("influxdb-read-token", "r")):
+        (k8s / "generated" / "secrets").mkdir(parents=True, exist_ok=True)
+        (k8s / "generated" / "secrets" / name).write_text(value)
+    result = _run(k8s / "setup.sh")
+    assert result.returncode == 0, result.stderr
+    plant = k8s / "generated" / "plant.toml"
+    _load_config(plant, "plant.toml")
+    templates = sorted((k8s / "templates").glob("*.toml"))
+    assert [t.name for t in templates] == ["ingest.toml", "reports.toml"]
+    for template in templates:
+        rendered = tmp_path / "k8s" / template.name  # the pod's /etc/plantstream/
+        rendered.parent.mkdir(exist_ok=True)
+        rendered.write_text((k8s / "generated" / template.name).read_text()
+                            .replace("/etc/plantstream/plant.toml", str(plant)))
+        _load_config(rendered, template.name)
+
+    everything = {p for p in deploy.rglob("*.toml") if "generated" not in p.parts}
+    covered = set((deploy / "config").glob("*.toml")) | set(templates)
+    assert everything == covered, f"TOML files no test loads: {everything - covered}"
 
 
 @pytest.mark.slow

@@ -94,7 +94,8 @@ class Api:
         path = self.directory / name
         if not path.exists():
             return []
-        return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        text = path.read_text()  # the server may be writing a line: complete lines only
+        return [json.loads(x) for x in text[:text.rfind("\n") + 1].splitlines() if x.strip()]
 
     def audit(self) -> list[dict[str, Any]]:
         return self.lines("audit.jsonl")
