@@ -26,6 +26,7 @@ from plantstream.analytics import (
 )
 from plantstream.config import PlantConfig, Site, config_hash, load_plant, load_toml
 from plantstream.errors import ConfigError
+from plantstream.i18n import Lang
 from plantstream.wire import Id
 
 __all__ = [
@@ -122,6 +123,9 @@ class Regulator(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     scope: list[Id]  # enterprise ids and / or site ids
     expires: dt.datetime | None = None  # timezone-aware; None: no expiry
     revoked: bool = False
+    # the language of its CSV labels and PDFs ("en" or "zh-CN"), unless a request asks
+    # for another with Accept-Language; the JSON is the same in every language
+    lang: Lang = "en"
 
     def __post_init__(self) -> None:
         if self.expires is not None and self.expires.tzinfo is None:
