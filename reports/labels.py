@@ -162,7 +162,8 @@ _MEASURED = re.compile(r"^measured heating value (\S+) kJ/m3 / (\S+) kJ/kgce$")
 def number(value: float | None, lang: Lang, digits: int = 3) -> str:
     """A figure with grouped thousands and fixed decimals; `n/a` when undefined."""
     if value is None:
-        return translator(lang)("n/a")
+        _ = translator(lang)
+        return _("n/a")
     return format_number(value, lang, decimals=digits)
 
 

@@ -75,8 +75,11 @@ def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixt
     assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[4] for line in out[:-1]] == [
-        "folder", "datasource", "dashboard", "dashboard", "dashboard", "dashboard"]
+        "folder", "datasource", "dashboard", "dashboard", "dashboard", "dashboard",
+        "folder", "dashboard", "dashboard", "dashboard", "dashboard"]
     assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
+    assert "plantstream-zh-cn" in out[6] and "PlantStream（中文）" in out[6]
+    assert "plantstream-overview-zh-cn" in out[7] and "工厂总览" in out[7]
     assert out[-1] == f"dry run: nothing sent to {closed}"
 
 
@@ -136,4 +139,4 @@ def test_export_writes_the_provisioning_tree(tmp_path: Path,
     assert main(["dashboards", "export", str(tmp_path)]) == 0
     for relative, content in provisioning_files(SETTINGS).items():
         assert (tmp_path / relative).read_text(encoding="utf-8") == content
-    assert len(capsys.readouterr().out.splitlines()) == 6
+    assert len(capsys.readouterr().out.splitlines()) == 10  # 2 yaml, 4 x 2 languages
