@@ -153,8 +153,10 @@ def _table(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
             header = [*s.tags.keys(), *r.columns]
             for values in s.values[:14]:
                 row = dict(zip(s.columns, values, strict=True))
-                rows.append([*s.tags.values(), *(_fmt(row.get(c), _unit_of(p, c))
-                                                 for c in r.columns)])
+                # a mapped value shows its mapping's text, as Grafana shows it
+                rows.append([*s.tags.values(), *(
+                    mapped[0] if (mapped := _mapped(p, c, row.get(c)))
+                    else _fmt(row.get(c), _unit_of(p, c)) for c in r.columns)])
                 colours.append(["white"] * len(s.tags) + [
                     (_mapped(p, c, row.get(c)) or ("", "white"))[1] for c in r.columns])
     if not rows:
