@@ -1,7 +1,8 @@
 """Operator dashboards: provisioned Grafana dashboards over InfluxQL, every panel's
 query runnable here against the real InfluxDB (no Grafana server needed to prove it).
 
-`build_all` gives the four dashboard models, `export` writes the provisioning tree,
+`build_all` gives the four dashboard models in a language (`build_every_language`: in
+English and Chinese, one folder each), `export` writes the provisioning tree,
 `push` sends it to a Grafana through its HTTP API, `preview` renders PNG previews of
 the panels with matplotlib from the same queries' results.
 """
@@ -11,9 +12,10 @@ from plantstream.dashboards._grafana import (
     DATASOURCE_UID,
     FOLDER_TITLE,
     FOLDER_UID,
+    FOLDERS,
     SCHEMA_VERSION,
 )
-from plantstream.dashboards.catalog import DASHBOARDS, build_all
+from plantstream.dashboards.catalog import DASHBOARDS, build_all, build_every_language
 from plantstream.dashboards.execute import TargetResult, run_dashboard, run_variables
 from plantstream.dashboards.macros import ALL, TimeRange, render
 from plantstream.dashboards.provisioning import datasource_model, export, provisioning_files
@@ -25,6 +27,7 @@ __all__ = [
     "DASHBOARDS",
     "DATASOURCE_NAME",
     "DATASOURCE_UID",
+    "FOLDERS",
     "FOLDER_TITLE",
     "FOLDER_UID",
     "SCHEMA_VERSION",
@@ -32,6 +35,7 @@ __all__ = [
     "TargetResult",
     "TimeRange",
     "build_all",
+    "build_every_language",
     "datasource_model",
     "export",
     "load_settings",
