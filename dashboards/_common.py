@@ -10,6 +10,7 @@ from typing import Any
 
 from plantstream.dashboards._grafana import dashboard_uid, query_variable
 from plantstream.i18n import N_, Lang, translator
+from plantstream.i18n.terms import CARRIERS, UNITS
 
 __all__ = [
     "AVAILABILITY",
@@ -19,9 +20,12 @@ __all__ = [
     "PERFORMANCE",
     "QUALITY",
     "SITE_FILTER",
+    "carrier_names",
     "element_names",
     "machine_link",
     "plant_variables",
+    "tag_headers",
+    "unit_names",
 ]
 
 SITE_FILTER = '"site" =~ /^$site$/ AND $timeFilter'
@@ -70,3 +74,49 @@ def machine_link(field: str = "machine", lang: Lang = "en") -> dict[str, Any]:
     return {"title": _("Open machine {machine}").format(machine=value),
             "url": f"/d/{dashboard_uid('plantstream-machine', lang)}/machine?"
                    "${__url_time_range}&${site:queryparam}&var-machine=" + value}
+
+
+# tag keys (GROUP BY columns) as a column header shows them
+TAG_NAMES: dict[str, str] = {"site": N_("site"), "line": N_("line"), "machine": N_("machine"),
+                             "carrier": N_("carrier"), "product": N_("product"),
+                             "gateway": N_("gateway")}
+
+
+def tag_headers(lang: Lang, *tags: str) -> list[dict[str, Any]]:
+    """Overrides showing GROUP BY tag columns under their names in `lang` (Grafana's
+    `displayName`: the field keeps its name, so data links on it still work). None in
+    English, where the tag keys are shown as they are."""
+    if lang == "en":
+        return []
+    _ = translator(lang)
+    return [{"matcher": {"id": "byName", "options": tag},
+             "properties": [{"id": "displayName", "value": _(TAG_NAMES[tag])}]}
+            for tag in tags]
+
+
+def _value_texts(names: dict[str, str], lang: Lang) -> dict[str, Any]:
+    _ = translator(lang)
+    return {"type": "value", "options": {key: {"text": _(name), "index": i}
+                                         for i, (key, name) in enumerate(names.items())}}
+
+
+def carrier_names(lang: Lang, column: str = "carrier") -> list[dict[str, Any]]:
+    """Overrides naming the energy carriers in `lang`: a value mapping on the `column`
+    of a table, and a display name per carrier for series named after one (a legend
+    `$tag_carrier`). None in English."""
+    if lang == "en":
+        return []
+    _ = translator(lang)
+    return [{"matcher": {"id": "byName", "options": column},
+             "properties": [{"id": "mappings", "value": [_value_texts(CARRIERS, lang)]}]},
+            *({"matcher": {"id": "byName", "options": carrier},
+               "properties": [{"id": "displayName", "value": _(name)}]}
+              for carrier, name in CARRIERS.items())]
+
+
+def unit_names(lang: Lang, column: str) -> list[dict[str, Any]]:
+    """An override showing the unit values of `column` (kWh, m3, ...) in `lang`."""
+    if lang == "en":
+        return []
+    return [{"matcher": {"id": "byName", "options": column},
+             "properties": [{"id": "mappings", "value": [_value_texts(UNITS, lang)]}]}]

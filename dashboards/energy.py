@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plantstream.dashboards._common import MACHINE_FILTER, plant_variables
+from plantstream.dashboards._common import (
+    MACHINE_FILTER,
+    carrier_names,
+    plant_variables,
+    tag_headers,
+    unit_names,
+)
 from plantstream.dashboards._grafana import Grid, dashboard, panel, target, thresholds
 from plantstream.dashboards.overview import warning_levels
 from plantstream.dashboards.settings import DashboardSettings
@@ -44,12 +50,15 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
             description=_("Physical units per carrier (kWh, m3, kg), converted to tce with "
                           "the GB/T 2589 coefficients and to tCO2."),
             overrides=[{"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "carrier"), *carrier_names(lang),
+                       *unit_names(lang, _("unit"))]),
         panel(g, "timeseries", _("Energy by carrier"), [target(
             f'SELECT sum("kgce") / 1000 AS "{tce}" FROM "energy" '
             f'WHERE {MACHINE_FILTER} GROUP BY time($__interval), "carrier" fill(0)',
             alias="$tag_carrier")], w=12, h=8, unit=f"suffix: {tce}", interval="1h",
-            custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}}),
+            custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
+            overrides=carrier_names(lang)),  # the legend: one series per carrier
     ]
     g.new_row()
     product = grades.product if grades else _("the product")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plantstream.dashboards._common import tag_headers
 from plantstream.dashboards._grafana import (
     Grid,
     dashboard,
@@ -38,7 +39,7 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
             'FROM "batch" '
             f'WHERE {GATEWAY_FILTER} GROUP BY "gateway"', table=True)], w=12, h=7,
             description=_("Lag = receipt time - end of the batch interval (freshness)."),
-            overrides=[_hide_time(),
+            overrides=[_hide_time(), *tag_headers(lang, "gateway"),
                        {"matcher": {"id": "byName", "options": _("lag")},
                         "properties": [{"id": "unit", "value": "s"},
                                        {"id": "thresholds", "value": LAG_STEPS},
@@ -55,7 +56,7 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
             f'WHERE {GATEWAY_FILTER} GROUP BY "gateway"', table=True)], w=12, h=7,
             description=_("The latest health report of each gateway: disk-queue backlog, "
                           "outages since start, samples shed when the queue was full."),
-            overrides=[_hide_time(),
+            overrides=[_hide_time(), *tag_headers(lang, "gateway"),
                        {"matcher": {"id": "byName", "options": _("backlog")},
                         "properties": [{"id": "thresholds", "value": thresholds(
                             "green", (1, "yellow"), (60, "red"))},

@@ -13,6 +13,7 @@ from plantstream.dashboards._common import (
     QUALITY,
     element_names,
     plant_variables,
+    tag_headers,
 )
 from plantstream.dashboards._grafana import (
     ELEMENT_COLOURS,
@@ -113,7 +114,7 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
             w=8, h=8, unit="none",
             options={"xField": "product", "stacking": "normal", "orientation": "horizontal"},
             overrides=[_colour(_("good"), "green"), _colour(_("scrap"), "red"),
-                       _colour(_("rework"), "orange")]),
+                       _colour(_("rework"), "orange"), *tag_headers(lang, "product")]),
         panel(g, "timeseries", _("Power"), [target(
             f'SELECT mean("value") AS "{_("power")}" FROM "sample" '
             'WHERE "signal" = \'power_kw\' AND '

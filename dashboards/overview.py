@@ -14,6 +14,7 @@ from plantstream.dashboards._common import (
     element_names,
     machine_link,
     plant_variables,
+    tag_headers,
 )
 from plantstream.dashboards._grafana import (
     ELEMENT_COLOURS,
@@ -98,7 +99,8 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
                                        {"id": "custom.cellOptions",
                                         "value": {"type": "color-background"}}]},
                        {"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "line")]),
         panel(g, "timeseries", _("OEE trend by line"), [target(
             f'SELECT {OEE} AS "{_("oee")}" FROM "oee_components" WHERE {MACHINE_FILTER} '
             'GROUP BY time($__interval), "line" fill(none)', alias="$tag_line")],
@@ -121,7 +123,8 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
                         "properties": [{"id": "links",
                                         "value": [machine_link(lang=lang)]}]},
                        {"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "line", "machine")]),
         panel(g, "piechart", _("Where planned time went"), [target(
             f'SELECT sum("apt_s") AS "{elements["APT"]}", '
             f'sum("asut_s") AS "{elements["ASUT"]}", sum("adet_s") AS "{elements["ADET"]}", '

@@ -150,11 +150,12 @@ def _table(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
     colours: list[list[str]] = []
     for r in results:
         for s in r.series:
-            header = [*s.tags.keys(), *r.columns]
+            header = [_display_name(p, name) for name in (*s.tags.keys(), *r.columns)]
             for values in s.values[:14]:
                 row = dict(zip(s.columns, values, strict=True))
                 # a mapped value shows its mapping's text, as Grafana shows it
-                rows.append([*s.tags.values(), *(
+                rows.append([*(mapped[0] if (mapped := _mapped(p, k, v)) else v
+                               for k, v in s.tags.items()), *(
                     mapped[0] if (mapped := _mapped(p, c, row.get(c)))
                     else _fmt(row.get(c), _unit_of(p, c)) for c in r.columns)])
                 colours.append(["white"] * len(s.tags) + [
@@ -195,6 +196,16 @@ def _bars(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult]) -> No
         ax.text(v, i, " " + _fmt(v, unit), va="center", fontsize=7)
     ax.tick_params(labelsize=7)
     ax.margins(x=0.25)
+
+
+def _display_name(p: Mapping[str, Any], name: str) -> str:
+    """A column's header: an override's `displayName`, else its name."""
+    for o in p["fieldConfig"].get("overrides", []):
+        if o["matcher"].get("options") == name:
+            for prop in o["properties"]:
+                if prop["id"] == "displayName":
+                    return str(prop["value"])
+    return name
 
 
 def _overridden_colour(p: Mapping[str, Any], name: str) -> str | None:
@@ -244,7 +255,7 @@ def _timeseries(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
     for i, (label, times, values) in enumerate(lines):
         colour = _overridden_colour(p, label) or _PALETTE[i % len(_PALETTE)]
         ax.plot(_days(times), [math.nan if v is None else v for v in values],
-                label=label, color=colour, linewidth=1.2,
+                label=_display_name(p, label), color=colour, linewidth=1.2,
                 marker="o" if len(times) < 3 else None, markersize=3,
                 drawstyle="steps-post" if p["fieldConfig"]["defaults"].get(
                     "custom", {}).get("drawStyle") == "bars" else "default")

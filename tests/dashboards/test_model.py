@@ -27,7 +27,7 @@ from plantstream.dashboards import (
 from plantstream.dashboards.catalog import build_every_language
 from plantstream.dashboards.macros import grafana_interval, panel_range, variables_used
 from plantstream.dashboards.settings import LimitGradeSettings, load_settings
-from plantstream.dashboards.validate import expected_columns, targets
+from plantstream.dashboards.validate import expected_columns, group_by_tags, targets
 from plantstream.errors import ConfigError
 from plantstream.i18n import LANGS, Lang
 
@@ -92,12 +92,24 @@ def test_chinese_dashboards_are_the_english_ones_in_chinese() -> None:
         assert not english_only, (name, english_only)
         assert json.dumps(chinese, ensure_ascii=False).count("/d/plantstream-machine-zh-cn/") \
             == json.dumps(english).count("/d/plantstream-machine/")
+        # a table's GROUP BY tag columns are headed in Chinese too (displayName)
+        for panel, target in targets(chinese):
+            if target.get("resultFormat") != "table":
+                continue
+            headers = {o["matcher"]["options"]: prop["value"]
+                       for o in panel["fieldConfig"]["overrides"] for prop in o["properties"]
+                       if prop["id"] == "displayName"}
+            for tag in group_by_tags(target["query"]):
+                assert CJK.search(headers.get(tag, "")), (name, panel["title"], tag)
     shown = {name: " ".join(_shown(m)) for name, m in EVERY_LANGUAGE["zh-CN"].items()}
     for term in ("设备综合效率", "时间开动率", "性能开动率", "合格品率", "六大损失", "故障停机",
                  "小停机", "换型调整", "计划停机", "绿", "黄", "橙", "红"):
         assert term in shown["plant-overview.json"], term
     for term in ("能耗双控", "吨标准煤", "年度指标", "单位产品能耗", "预警等级"):
         assert term in shown["energy-dual-control.json"], term
+    energy = json.dumps(EVERY_LANGUAGE["zh-CN"]["energy-dual-control.json"],
+                        ensure_ascii=False)
+    assert '"electricity": {"text": "电力"' in energy and '"kWh": {"text": "千瓦时"' in energy
 
 
 def test_dashboards_cover_the_issue() -> None:
