@@ -12,8 +12,8 @@ from typing import Final
 from plantstream.i18n import N_, Lang, date_label, format_number, month_label, translator
 from plantstream.i18n.terms import CARRIERS, carrier_name
 
-__all__ = ["FIELDS", "basis_label", "field_label", "level_label", "number", "period_label",
-           "role_label", "scope_type_label"]
+__all__ = ["FIELDS", "basis_label", "data_source_label", "field_label", "level_label",
+           "number", "period_label", "role_label", "scope_type_label", "source_label"]
 
 ROLES: Final = {
     "controlled": N_("controlled"),
@@ -190,8 +190,10 @@ def basis_label(basis: str, lang: Lang) -> str:
     if lang == "en":
         return basis
     if m := _TABLE.match(basis):
-        text = _("table {version}").format(version=m[1])
-        return text + (f" ({_(ELECTRICITY_BASES[m[2]])})" if m[2] else "")
+        if not m[2]:
+            return _("table {version}").format(version=m[1])
+        return _("table {version} ({basis})").format(version=m[1],
+                                                     basis=_(ELECTRICITY_BASES[m[2]]))
     if m := _MEASURED.match(basis):
         return _("measured heating value {lhv} kJ/m3 / {kgce} kJ/kgce").format(
             lhv=m[1], kgce=m[2])
@@ -200,6 +202,27 @@ def basis_label(basis: str, lang: Lang) -> str:
     if basis == "equal value (generation based), site parameter":
         return _("equal value (generation based), site parameter")
     return basis
+
+
+def data_source_label(text: str, lang: Lang) -> str:
+    """What compute says the figures were read from (measurement names stay)."""
+    if lang == "en":
+        return text
+    _ = translator(lang)
+    if text.startswith("rollups (") and text.endswith(")"):
+        return _("rollups ({measurements})").format(measurements=text[len("rollups ("):-1])
+    if text.endswith(" (raw batch points)"):
+        return _("{measurements} (raw batch points)").format(
+            measurements=text.removesuffix(" (raw batch points)"))
+    return text
+
+
+def source_label(text: str, lang: Lang) -> str:
+    """A coefficient source: a standard's number stays, its wording is translated."""
+    if lang == "en":
+        return text
+    _ = translator(lang)
+    return text.replace(" Annex ", " " + _("Annex") + " ")
 
 
 def period_label(kind: str, start: dt.date, end: dt.date, lang: Lang) -> str:

@@ -28,11 +28,13 @@ from plantstream.i18n.fonts import font_family
 from plantstream.i18n.terms import carrier_name, unit_name
 from plantstream.reports.labels import (
     basis_label,
+    data_source_label,
     level_label,
     number,
     period_label,
     role_label,
     scope_type_label,
+    source_label,
 )
 from plantstream.reports.model import Report
 
@@ -286,12 +288,12 @@ def _page_details(report: Report, t: _Text) -> Figure:
     method = fig.add_axes((0.06, 0.06, 0.88, 0.36))
     _table(method, [[_("Coefficients"), _("table {version}").format(
                         version=m.coefficient_table_version) + ", "
-                     + m.coefficient_source.split("(")[0].strip()[:60]],
+                     + source_label(m.coefficient_source.split("(")[0].strip()[:60], t.lang)],
                     [_("Electricity basis"), basis_label(m.electricity_basis, t.lang)],
                     [_("Natural gas"), basis_label(m.natural_gas_basis, t.lang)[:70]],
                     [_("Grid CO2 data year"), str(m.grid_co2_data_year)],
                     [_("Configuration hash"), m.config_hash],
-                    [_("Data source"), m.data_source[:70]],
+                    [_("Data source"), data_source_label(m.data_source, t.lang)[:70]],
                     [_("Data range"), _("{first} to {last}").format(
                         first=m.data_first, last=m.data_last)]],
            [_("Methodology"), ""], _("Methodology"), t, font=7, widths=[0.28, 0.72])
