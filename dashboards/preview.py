@@ -138,7 +138,7 @@ def _mapped(p: Mapping[str, Any], column: str, value: Any) -> tuple[str, str] | 
     for m in mappings:
         option = m.get("options", {}).get(str(value))
         if option:
-            return str(option.get("text", value)), _colour(str(option.get("color", "black")))
+            return str(option.get("text", value)), _colour(str(option.get("color", "white")))
     return None
 
 
