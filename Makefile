@@ -13,8 +13,10 @@ STATE  := .plantstream
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: the broker, the database, a real /api/v2/write server for the v2
 # sink, pdftoppm for the report tests, venv support for Debian's python3.
-# shellcheck for the deploy scripts' test; mosquitto_sub for the compose broker's health check.
-APT_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics poppler-utils python3-venv shellcheck
+# shellcheck for the deploy scripts' test; mosquitto_sub for the compose broker's health
+# check; a CJK TrueType font for Chinese reports and previews (see docs/i18n.md).
+APT_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics poppler-utils python3-venv \
+	shellcheck fonts-droid-fallback
 # The lock files: every direct and transitive version per install set, made by `make lock`
 # with uv (`uv pip compile --universal`: fast, maintained, and its markers keep one lock
 # valid on x86_64 servers and ARM gateways alike).

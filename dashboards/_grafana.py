@@ -7,7 +7,9 @@ Plain dicts out: the dashboard model is Grafana's JSON; nothing here talks to Gr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
+
+from plantstream.i18n import Lang
 
 __all__ = [
     "DATASOURCE",
@@ -15,14 +17,17 @@ __all__ = [
     "DATASOURCE_TYPE",
     "DATASOURCE_UID",
     "ELEMENT_COLOURS",
+    "FOLDERS",
     "FOLDER_TITLE",
     "FOLDER_UID",
     "SCHEMA_VERSION",
     "TAG",
     "Grid",
     "dashboard",
+    "dashboard_uid",
     "panel",
     "query_variable",
+    "tag",
     "target",
     "thresholds",
     "value_colours",
@@ -36,8 +41,25 @@ DATASOURCE_TYPE = "influxdb"
 DATASOURCE: Json = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 FOLDER_UID = "plantstream"
 FOLDER_TITLE = "PlantStream"
+# one folder per language, both provisioned: the same dashboards built from one
+# definition through the message catalogue (plantstream.i18n), distinct uids
+FOLDERS: Final[dict[Lang, tuple[str, str]]] = {
+    "en": (FOLDER_UID, FOLDER_TITLE),
+    "zh-CN": ("plantstream-zh-cn", "PlantStream（中文）"),
+}
 SCHEMA_VERSION = 39
 TAG = "plantstream"  # every PlantStream dashboard carries it; the link bar lists them
+_UID_SUFFIX: Final[dict[Lang, str]] = {"en": "", "zh-CN": "-zh-cn"}
+
+
+def dashboard_uid(uid: str, lang: Lang) -> str:
+    """The English dashboard's uid, or its counterpart's in `lang` (`...-zh-cn`)."""
+    return uid + _UID_SUFFIX[lang]
+
+
+def tag(lang: Lang) -> str:
+    """The tag of the dashboards in `lang`: the link bar lists those of one language."""
+    return TAG + _UID_SUFFIX[lang]
 
 # ISO 22400 time elements: green produces, blue sets up, red is a loss on an order,
 # yellow is idle, greys are outside planned busy time.
@@ -89,12 +111,13 @@ def thresholds(base: str, *steps: tuple[float, str], percent: bool = False) -> J
 
 
 def value_colours(colours: Mapping[str, str], *, numeric: Mapping[int, tuple[str, str]]
-                  | None = None) -> list[Json]:
-    """Value mappings: text value -> colour (and numeric code -> (text, colour))."""
+                  | None = None, texts: Mapping[str, str] | None = None) -> list[Json]:
+    """Value mappings: text value -> colour, shown as `texts[value]` (default: the value
+    itself), and numeric code -> (text, colour)."""
     out: list[Json] = []
     if colours:
         out.append({"type": "value", "options": {
-            value: {"color": colour, "index": i, "text": value}
+            value: {"color": colour, "index": i, "text": (texts or {}).get(value, value)}
             for i, (value, colour) in enumerate(colours.items())}})
     if numeric:
         out.append({"type": "value", "options": {
@@ -157,16 +180,19 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = True,
 
 def dashboard(*, uid: str, title: str, description: str, panels: list[Json],
               variables: Sequence[Json], timezone: str, time_from: str = "now-8h",
-              refresh: str = "1m") -> Json:
+              refresh: str = "1m", lang: Lang = "en") -> Json:
+    """The dashboard model; `uid` is the English one's (`dashboard_uid` makes the
+    language's), the texts are already in `lang`."""
     for i, p in enumerate(panels, start=1):
         p["id"] = i
     return {
-        "uid": uid, "title": title, "description": description, "tags": [TAG],
+        "uid": dashboard_uid(uid, lang), "title": title, "description": description,
+        "tags": [tag(lang)],
         "timezone": timezone, "schemaVersion": SCHEMA_VERSION, "version": 1,
         "editable": True, "graphTooltip": 1, "refresh": refresh, "liveNow": False,
         "time": {"from": time_from, "to": "now"},
         "fiscalYearStartMonth": 0, "weekStart": "monday",
-        "links": [{"title": "PlantStream", "type": "dashboards", "tags": [TAG],
+        "links": [{"title": "PlantStream", "type": "dashboards", "tags": [tag(lang)],
                    "asDropdown": False, "includeVars": True, "keepTime": True,
                    "icon": "external link", "targetBlank": False, "tooltip": "",
                    "url": ""}],

@@ -1,4 +1,5 @@
-"""The PlantStream dashboards: an explicit registry, file name -> builder."""
+"""The PlantStream dashboards: an explicit registry, file name -> builder, each built in
+every language from one definition (texts through the message catalogue)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 
 from plantstream.dashboards import energy, gateways, jurisdiction, machine, overview
 from plantstream.dashboards.settings import DashboardSettings
+from plantstream.i18n import LANGS, Lang
 
-__all__ = ["DASHBOARDS", "build_all"]
+__all__ = ["DASHBOARDS", "build_all", "build_every_language"]
 
-DASHBOARDS: dict[str, Callable[[DashboardSettings], dict[str, Any]]] = {
+DASHBOARDS: dict[str, Callable[[DashboardSettings, Lang], dict[str, Any]]] = {
     "plant-overview.json": overview.build,
     "machine.json": machine.build,
     "energy-dual-control.json": energy.build,
@@ -19,6 +21,11 @@ DASHBOARDS: dict[str, Callable[[DashboardSettings], dict[str, Any]]] = {
 }
 
 
-def build_all(settings: DashboardSettings) -> dict[str, dict[str, Any]]:
-    """file name -> dashboard model (Grafana JSON)."""
-    return {name: build(settings) for name, build in DASHBOARDS.items()}
+def build_all(settings: DashboardSettings, lang: Lang = "en") -> dict[str, dict[str, Any]]:
+    """file name -> dashboard model (Grafana JSON) in `lang`."""
+    return {name: build(settings, lang) for name, build in DASHBOARDS.items()}
+
+
+def build_every_language(settings: DashboardSettings) -> dict[Lang, dict[str, dict[str, Any]]]:
+    """language -> file name -> dashboard model: what is provisioned and pushed."""
+    return {lang: build_all(settings, lang) for lang in LANGS}

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from plantstream.config import PlantConfig, load_plant
 from plantstream.dashboards.settings import load_settings
+from plantstream.i18n import LANGS, lang_argument
 
 __all__ = ["register"]
 
@@ -42,7 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     push.set_defaults(handler=_push)
 
-    export = commands.add_parser("export", help="write the Grafana provisioning files to DIR")
+    export = commands.add_parser(
+        "export", help="write the Grafana provisioning files to DIR (both languages)")
     export.add_argument("directory", type=Path, metavar="DIR")
     export.set_defaults(handler=_export)
 
@@ -58,6 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     preview.add_argument("--end", default=None,
                          help="window end, ISO 8601 (default now; naive = plant time)")
     preview.add_argument("--machine", default=None, help="machine for the Machine dashboard")
+    preview.add_argument("--lang", type=lang_argument, default="en", metavar="|".join(LANGS),
+                         help="language of the dashboards drawn (default en)")
     preview.set_defaults(handler=_preview)
 
     for p in (push, export, preview):
@@ -119,6 +123,6 @@ def _preview(args: argparse.Namespace) -> int:
     window = TimeRange(end_ms - int(args.hours * 3_600_000), end_ms)
     with InfluxQL(url=args.influx_url, database=args.database) as client:
         for path in preview(args.directory, client, settings=settings, time_range=window,
-                            machine=args.machine):
+                            machine=args.machine, lang=args.lang):
             print(f"{path} (preview drawn with matplotlib from the panel queries)")
     return 0

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from plantstream.dashboards._common import MACHINE_FILTER, plant_variables
+from plantstream.dashboards._common import (
+    MACHINE_FILTER,
+    carrier_names,
+    plant_variables,
+    tag_headers,
+    unit_names,
+)
 from plantstream.dashboards._grafana import Grid, dashboard, panel, target, thresholds
-from plantstream.dashboards.overview import WARNING_LEVELS
+from plantstream.dashboards.overview import warning_levels
 from plantstream.dashboards.settings import DashboardSettings
+from plantstream.i18n import Lang, translator
 
 __all__ = ["UID", "build"]
 
@@ -25,7 +32,9 @@ def _daily(settings: DashboardSettings) -> str:
     return f"GROUP BY time(1d), \"site\" fill(none) tz('{settings.timezone}')"
 
 
-def build(settings: DashboardSettings) -> dict[str, Any]:
+def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
+    _ = translator(lang)
+    tce = _("tce")
     tz = settings.timezone
     grades = settings.limit_grades[0] if settings.limit_grades else None
     grade_steps = thresholds("green", *(
@@ -33,46 +42,53 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
     ) if grades else thresholds("green")
     g = Grid()
     panels = [
-        panel(g, "table", "Consumption by carrier", [target(
-            'SELECT sum("quantity") AS "quantity", last("unit") AS "unit", '
-            'sum("kgce") / 1000 AS "tce", sum("kgco2") / 1000 AS "tCO2" '
+        panel(g, "table", _("Consumption by carrier"), [target(
+            f'SELECT sum("quantity") AS "{_("quantity")}", last("unit") AS "{_("unit")}", '
+            f'sum("kgce") / 1000 AS "{tce}", sum("kgco2") / 1000 AS "{_("tCO2")}" '
             f'FROM "energy" WHERE {MACHINE_FILTER} GROUP BY "carrier"', table=True)],
             w=12, h=8, decimals=3,
-            description="Physical units per carrier (kWh, m3, kg), converted to tce with "
-                        "the GB/T 2589 coefficients and to tCO2.",
+            description=_("Physical units per carrier (kWh, m3, kg), converted to tce with "
+                          "the GB/T 2589 coefficients and to tCO2."),
             overrides=[{"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
-        panel(g, "timeseries", "Energy by carrier", [target(
-            'SELECT sum("kgce") / 1000 AS "tce" FROM "energy" '
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "carrier"), *carrier_names(lang),
+                       *unit_names(lang, _("unit"))]),
+        panel(g, "timeseries", _("Energy by carrier"), [target(
+            f'SELECT sum("kgce") / 1000 AS "{tce}" FROM "energy" '
             f'WHERE {MACHINE_FILTER} GROUP BY time($__interval), "carrier" fill(0)',
-            alias="$tag_carrier")], w=12, h=8, unit="suffix: tce", interval="1h",
-            custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}}),
+            alias="$tag_carrier")], w=12, h=8, unit=f"suffix: {tce}", interval="1h",
+            custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
+            overrides=carrier_names(lang)),  # the legend: one series per carrier
     ]
     g.new_row()
-    product = grades.product if grades else "the product"
+    product = grades.product if grades else _("the product")
+    kgce, good = _("kgce"), _("good")
     panels += [
-        panel(g, "timeseries", f"Unit-product consumption ({product}) against limit grades", [
-            target('SELECT sum("kgce") AS "kgce" FROM "energy" '
+        panel(g, "timeseries", _("Unit-product consumption ({product}) against limit "
+                                 "grades").format(product=product), [
+            target(f'SELECT sum("kgce") AS "{kgce}" FROM "energy" '
                    f'WHERE {MACHINE_FILTER} GROUP BY time($__interval) fill(none)'),
-            target('SELECT sum("good") AS "good" FROM "production" '
+            target(f'SELECT sum("good") AS "{good}" FROM "production" '
                    f'WHERE {MACHINE_FILTER} GROUP BY time($__interval) fill(none)', ref="B")],
-            w=12, h=9, unit="suffix: kgce/unit", interval="1h", steps=grade_steps,
+            w=12, h=9, unit=f"suffix: {_('kgce/unit')}", interval="1h", steps=grade_steps,
             custom={"thresholdsStyle": {"mode": "line+area"}, "lineWidth": 2},
-            description=f"kgce per good part of the selection (select the line that makes "
-                        f"{product}); coloured bands are the limit standard's grades "
-                        "(grade 1 strictest; configuration, not telemetry).",
+            description=_("kgce per good part of the selection (select the line that makes "
+                          "{product}); coloured bands are the limit standard's grades "
+                          "(grade 1 strictest; configuration, not telemetry).").format(
+                              product=product),
             transformations=[
                 {"id": "joinByField", "options": {"byField": "Time", "mode": "inner"}},
                 {"id": "calculateField", "options": {
-                    "mode": "binary", "alias": "kgce per unit", "replaceFields": True,
-                    "binary": {"left": "kgce", "operator": "/", "right": "good"}}}]),
-        panel(g, "timeseries", "Energy intensity against target", [target(
-            'SELECT last("intensity") AS "intensity", last("intensity_target") AS "target" '
+                    "mode": "binary", "alias": _("kgce per unit"), "replaceFields": True,
+                    "binary": {"left": kgce, "operator": "/", "right": good}}}]),
+        panel(g, "timeseries", _("Energy intensity against target"), [target(
+            f'SELECT last("intensity") AS "{_("intensity")}", '
+            f'last("intensity_target") AS "{_("target")}" '
             f'FROM "dual_control" WHERE "site" =~ /^$site$/ AND $timeFilter {_daily(settings)}')],
-            w=12, h=9, unit="suffix: tce/10k CNY", time_from="now/y", decimals=3,
-            description="tce per 10,000 yuan of value added (comparable prices), year to "
-                        "date, against the intensity target.",
-            overrides=[{"matcher": {"id": "byName", "options": "target"},
+            w=12, h=9, unit=f"suffix: {_('tce/10k CNY')}", time_from="now/y", decimals=3,
+            description=_("tce per 10,000 yuan of value added (comparable prices), year to "
+                          "date, against the intensity target."),
+            overrides=[{"matcher": {"id": "byName", "options": _("target")},
                         "properties": [{"id": "custom.lineStyle",
                                         "value": {"fill": "dash", "dash": [10, 10]}},
                                        {"id": "color", "value": {"mode": "fixed",
@@ -80,39 +96,40 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
     ]
     g.new_row()
     panels += [
-        panel(g, "timeseries", "Year to date against quota", [target(
-            'SELECT last("ytd_tce") AS "year to date", '
-            'last("allowance_to_date_tce") AS "allowance to date", '
-            'last("annual_quota_tce") AS "annual quota", '
-            'last("projected_year_end_tce") AS "projected year end" FROM "dual_control" '
+        panel(g, "timeseries", _("Year to date against quota"), [target(
+            f'SELECT last("ytd_tce") AS "{_("year to date")}", '
+            f'last("allowance_to_date_tce") AS "{_("allowance to date")}", '
+            f'last("annual_quota_tce") AS "{_("annual quota")}", '
+            f'last("projected_year_end_tce") AS "{_("projected year end")}" '
+            'FROM "dual_control" '
             f'WHERE "site" =~ /^$site$/ AND $timeFilter {_daily(settings)}')],
-            w=16, h=9, unit="suffix: tce", time_from="now/y", decimals=0,
-            description="Cumulative consumption against the straight-line (or seasonal) "
-                        "allowance and the annual quota; the projected year-end total is "
-                        "the run-rate projection of each day.",
-            overrides=[{"matcher": {"id": "byName", "options": "annual quota"},
+            w=16, h=9, unit=f"suffix: {tce}", time_from="now/y", decimals=0,
+            description=_("Cumulative consumption against the straight-line (or seasonal) "
+                          "allowance and the annual quota; the projected year-end total is "
+                          "the run-rate projection of each day."),
+            overrides=[{"matcher": {"id": "byName", "options": _("annual quota")},
                         "properties": [{"id": "color", "value": {"mode": "fixed",
                                                                  "fixedColor": "red"}}]},
-                       {"matcher": {"id": "byName", "options": "projected year end"},
+                       {"matcher": {"id": "byName", "options": _("projected year end")},
                         "properties": [{"id": "custom.lineStyle",
                                         "value": {"fill": "dash", "dash": [10, 10]}}]}]),
-        panel(g, "stat", "Dual-control warning", [target(
-            'SELECT last("warning_code") AS "warning", '
-            'last("projection_ratio") AS "projected / quota", '
-            'last("intensity_ratio") AS "intensity / target" FROM "dual_control" '
+        panel(g, "stat", _("Dual-control warning"), [target(
+            f'SELECT last("warning_code") AS "{_("warning")}", '
+            f'last("projection_ratio") AS "{_("projected / quota")}", '
+            f'last("intensity_ratio") AS "{_("intensity / target")}" FROM "dual_control" '
             'WHERE "site" =~ /^$site$/ AND $timeFilter GROUP BY "site"')],
             w=8, h=9, time_from="now/y", unit="percentunit", decimals=1,
             steps=thresholds("green", (0.9, "yellow"), (1.0, "orange"), (1.1, "red")),
-            description="Green at or below 90 % of the quota / target, yellow above, "
-                        "orange above 100 %, red above 110 % or when the year to date "
-                        "already exceeds the quota.",
-            overrides=[{"matcher": {"id": "byName", "options": "warning"},
+            description=_("Green at or below 90 % of the quota / target, yellow above, "
+                          "orange above 100 %, red above 110 % or when the year to date "
+                          "already exceeds the quota."),
+            overrides=[{"matcher": {"id": "byName", "options": _("warning")},
                         "properties": [{"id": "unit", "value": "none"},
                                        {"id": "mappings", "value": [{"type": "value",
                                         "options": {str(code): {"text": text, "color": colour,
                                                                 "index": code}
                                                     for code, (text, colour)
-                                                    in WARNING_LEVELS.items()}}]},
+                                                    in warning_levels(lang).items()}}]},
                                        {"id": "thresholds", "value": thresholds(
                                            "green", (1, "yellow"), (2, "orange"),
                                            (3, "red"))}]}],
@@ -121,8 +138,8 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
                      "colorMode": "background", "graphMode": "none",
                      "textMode": "value_and_name"}),
     ]
-    return dashboard(uid=UID, title="PlantStream · Energy and dual control",
-                     description=f"Energy by carrier, unit-product consumption, intensity and "
-                                 f"dual control ({tz}).",
-                     panels=panels, variables=plant_variables(), timezone=tz,
-                     time_from="now/d")
+    return dashboard(uid=UID, title=_("PlantStream · Energy and dual control"),
+                     description=_("Energy by carrier, unit-product consumption, intensity "
+                                   "and dual control ({zone}).").format(zone=tz),
+                     panels=panels, variables=plant_variables(lang), timezone=tz,
+                     time_from="now/d", lang=lang)

@@ -11,8 +11,10 @@ from plantstream.dashboards._common import (
     OEE,
     PERFORMANCE,
     QUALITY,
+    element_names,
     machine_link,
     plant_variables,
+    tag_headers,
 )
 from plantstream.dashboards._grafana import (
     ELEMENT_COLOURS,
@@ -24,13 +26,21 @@ from plantstream.dashboards._grafana import (
     value_colours,
 )
 from plantstream.dashboards.settings import DashboardSettings
+from plantstream.i18n import N_, Lang, translator
 
-__all__ = ["UID", "WARNING_LEVELS", "build"]
+__all__ = ["UID", "WARNING_LEVELS", "build", "warning_levels"]
 
 UID = "plantstream-overview"
 # dual_control.warning_code -> (level, colour), as analytics.dual_control_status grades it
 WARNING_LEVELS: dict[int, tuple[str, str]] = {
-    0: ("green", "green"), 1: ("yellow", "yellow"), 2: ("orange", "orange"), 3: ("red", "red")}
+    0: (N_("green"), "green"), 1: (N_("yellow"), "yellow"), 2: (N_("orange"), "orange"),
+    3: (N_("red"), "red")}
+
+
+def warning_levels(lang: Lang) -> dict[int, tuple[str, str]]:
+    """WARNING_LEVELS with the level names in `lang` (预警等级 绿/黄/橙/红)."""
+    _ = translator(lang)
+    return {code: (_(text), colour) for code, (text, colour) in WARNING_LEVELS.items()}
 
 OEE_STEPS = thresholds("red", (0.60, "yellow"), (0.85, "green"))  # 85 %: world class
 AVAILABILITY_STEPS = thresholds("red", (0.80, "yellow"), (0.90, "green"))
@@ -48,133 +58,148 @@ def _ratio_stat(grid: Grid, title: str, expression: str, alias: str, steps: dict
                  "colorMode": "background", "graphMode": "none", "textMode": "value"})
 
 
-def build(settings: DashboardSettings) -> dict[str, Any]:
+def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
+    _ = translator(lang)
+    elements = element_names(lang)
     g = Grid()
     panels = [
-        _ratio_stat(g, "OEE", OEE, "oee", OEE_STEPS,
-                    "Availability x performance x quality over the selected machines and "
-                    "window, from summed ISO 22400 components (ratio of sums)."),
-        _ratio_stat(g, "Availability", AVAILABILITY, "availability", AVAILABILITY_STEPS,
-                    "APT / PBT"),
-        _ratio_stat(g, "Performance", PERFORMANCE, "performance", PERFORMANCE_STEPS,
-                    "Effectiveness: sum(ideal cycle time x produced) / APT. Blue above "
-                    "100 %: the configured ideal cycle time is too slow (kept raw)."),
-        _ratio_stat(g, "Quality", QUALITY, "quality", QUALITY_STEPS, "GQ / PQ"),
-        panel(g, "stat", "Output", [target(
-            'SELECT sum("gq") AS "good", sum("sq") AS "scrap", sum("rq") AS "rework" '
+        _ratio_stat(g, _("OEE"), OEE, _("oee"), OEE_STEPS,
+                    _("Availability x performance x quality over the selected machines and "
+                      "window, from summed ISO 22400 components (ratio of sums).")),
+        _ratio_stat(g, _("Availability"), AVAILABILITY, _("availability"),
+                    AVAILABILITY_STEPS, _("APT / PBT")),
+        _ratio_stat(g, _("Performance"), PERFORMANCE, _("performance"), PERFORMANCE_STEPS,
+                    _("Effectiveness: sum(ideal cycle time x produced) / APT. Blue above "
+                      "100 %: the configured ideal cycle time is too slow (kept raw).")),
+        _ratio_stat(g, _("Quality"), QUALITY, _("quality"), QUALITY_STEPS, _("GQ / PQ")),
+        panel(g, "stat", _("Output"), [target(
+            f'SELECT sum("gq") AS "{_("good")}", sum("sq") AS "{_("scrap")}", '
+            f'sum("rq") AS "{_("rework")}" '
             f'FROM "oee_components" WHERE {MACHINE_FILTER}')], w=8, h=5, unit="none",
-            description="Parts in the window: good, scrap, rework.",
+            description=_("Parts in the window: good, scrap, rework."),
             options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                        "values": False},
                      "colorMode": "none", "graphMode": "none", "textMode": "value_and_name"}),
     ]
     g.new_row()
     panels += [
-        panel(g, "table", "OEE by line", [target(
-            f'SELECT {AVAILABILITY} AS "availability", {PERFORMANCE} AS "performance", '
-            f'{QUALITY} AS "quality", {OEE} AS "oee", sum("pq") AS "produced", '
-            f'sum("sq") AS "scrap" FROM "oee_components" WHERE {MACHINE_FILTER} '
+        panel(g, "table", _("OEE by line"), [target(
+            f'SELECT {AVAILABILITY} AS "{_("availability")}", '
+            f'{PERFORMANCE} AS "{_("performance")}", '
+            f'{QUALITY} AS "{_("quality")}", {OEE} AS "{_("oee")}", '
+            f'sum("pq") AS "{_("produced")}", '
+            f'sum("sq") AS "{_("scrap")}" FROM "oee_components" WHERE {MACHINE_FILTER} '
             'GROUP BY "line"', table=True)], w=12, h=8,
-            description="Per line, ratios of summed components of its machines.",
-            overrides=[{"matcher": {"id": "byRegexp", "options": "availability|performance|"
-                                    "quality|oee"},
+            description=_("Per line, ratios of summed components of its machines."),
+            overrides=[{"matcher": {"id": "byRegexp", "options": "|".join(
+                _(n) for n in ("availability", "performance", "quality", "oee"))},
                         "properties": [{"id": "unit", "value": "percentunit"},
                                        {"id": "decimals", "value": 1},
                                        {"id": "thresholds", "value": OEE_STEPS},
                                        {"id": "custom.cellOptions",
                                         "value": {"type": "color-background"}}]},
                        {"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
-        panel(g, "timeseries", "OEE trend by line", [target(
-            f'SELECT {OEE} AS "oee" FROM "oee_components" WHERE {MACHINE_FILTER} '
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "line")]),
+        panel(g, "timeseries", _("OEE trend by line"), [target(
+            f'SELECT {OEE} AS "{_("oee")}" FROM "oee_components" WHERE {MACHINE_FILTER} '
             'GROUP BY time($__interval), "line" fill(none)', alias="$tag_line")],
             w=12, h=8, unit="percentunit", minimum=0, steps=OEE_STEPS, interval="5m",
             custom={"thresholdsStyle": {"mode": "dashed"}, "lineWidth": 2},
-            description="OEE per line in buckets of at least 5 minutes."),
+            description=_("OEE per line in buckets of at least 5 minutes.")),
     ]
     g.new_row()
     panels += [
-        panel(g, "table", "Machine states now", [target(
-            'SELECT last("element") AS "element", last("code") AS "code" FROM "state" '
-            f'WHERE {MACHINE_FILTER} GROUP BY "line", "machine"', table=True)],
-            w=8, h=10, mappings=value_colours(ELEMENT_COLOURS),
-            description="The latest state of every machine in the window, as its ISO "
-                        "22400 time element. Click a machine to open it.",
-            overrides=[{"matcher": {"id": "byName", "options": "element"},
+        panel(g, "table", _("Machine states now"), [target(
+            f'SELECT last("element") AS "{_("element")}", last("code") AS "{_("code")}" '
+            f'FROM "state" WHERE {MACHINE_FILTER} GROUP BY "line", "machine"', table=True)],
+            w=8, h=10, mappings=value_colours(ELEMENT_COLOURS, texts=elements),
+            description=_("The latest state of every machine in the window, as its ISO "
+                          "22400 time element. Click a machine to open it."),
+            overrides=[{"matcher": {"id": "byName", "options": _("element")},
                         "properties": [{"id": "custom.cellOptions",
                                         "value": {"type": "color-background"}}]},
                        {"matcher": {"id": "byName", "options": "machine"},
-                        "properties": [{"id": "links", "value": [machine_link()]}]},
+                        "properties": [{"id": "links",
+                                        "value": [machine_link(lang=lang)]}]},
                        {"matcher": {"id": "byName", "options": "Time"},
-                        "properties": [{"id": "custom.hidden", "value": True}]}]),
-        panel(g, "piechart", "Where planned time went", [target(
-            'SELECT sum("apt_s") AS "APT", sum("asut_s") AS "ASUT", sum("adet_s") AS "ADET", '
-            'sum("adot_s") AS "ADOT", sum("planned_down_s") AS "PLANNED_DOWN" '
+                        "properties": [{"id": "custom.hidden", "value": True}]},
+                       *tag_headers(lang, "line", "machine")]),
+        panel(g, "piechart", _("Where planned time went"), [target(
+            f'SELECT sum("apt_s") AS "{elements["APT"]}", '
+            f'sum("asut_s") AS "{elements["ASUT"]}", sum("adet_s") AS "{elements["ADET"]}", '
+            f'sum("adot_s") AS "{elements["ADOT"]}", '
+            f'sum("planned_down_s") AS "{elements["PLANNED_DOWN"]}" '
             f'FROM "oee_components" WHERE {MACHINE_FILTER}')], w=8, h=10, unit="s",
-            description="Planned operation time split into ISO 22400 time elements.",
+            description=_("Planned operation time split into ISO 22400 time elements."),
             options={"reduceOptions": {"calcs": ["sum"], "fields": "", "values": False},
                      "pieType": "donut", "legend": {"displayMode": "table",
                                                     "placement": "right",
                                                     "values": ["percent"]}},
-            overrides=[{"matcher": {"id": "byName", "options": name},
+            overrides=[{"matcher": {"id": "byName", "options": elements[name]},
                         "properties": [{"id": "color", "value": {"mode": "fixed",
                                                                  "fixedColor": colour}}]}
                        for name, colour in ELEMENT_COLOURS.items()]),
-        panel(g, "bargauge", "Six big losses", [target(
-            'SELECT sum("adet_s") - sum("minor_stop_s") AS "breakdowns", '
-            'sum("asut_s") AS "setup and adjustment", sum("minor_stop_s") AS "minor stops", '
-            'sum("apt_s") - sum("pru_pq_s") AS "reduced speed", '
-            'sum("pru_pq_s") - sum("pru_gq_s") - sum("pru_su_s") AS "defects and rework", '
-            'sum("pru_su_s") AS "start-up rejects (reduced yield)", '
-            f'sum("adot_s") AS "idle" FROM "oee_components" WHERE {MACHINE_FILTER}')],
+        panel(g, "bargauge", _("Six big losses"), [target(
+            f'SELECT sum("adet_s") - sum("minor_stop_s") AS "{_("breakdowns")}", '
+            f'sum("asut_s") AS "{_("setup and adjustment")}", '
+            f'sum("minor_stop_s") AS "{_("minor stops")}", '
+            f'sum("apt_s") - sum("pru_pq_s") AS "{_("reduced speed")}", '
+            f'sum("pru_pq_s") - sum("pru_gq_s") - sum("pru_su_s") AS "{_("defects and rework")}", '
+            f'sum("pru_su_s") AS "{_("start-up rejects (reduced yield)")}", '
+            f'sum("adot_s") AS "{_("idle")}" FROM "oee_components" WHERE {MACHINE_FILTER}')],
             w=8, h=10, unit="s", steps=thresholds("orange"),
-            description="TPM six big losses in seconds (ISO model: minor stops inside ADET). "
-                        "Start-up rejects (reduced yield) come from sources that count "
-                        "them apart; idle (ADOT) is shown beside the six.",
+            description=_("TPM six big losses in seconds (ISO model: minor stops inside "
+                          "ADET). Start-up rejects (reduced yield) come from sources that "
+                          "count them apart; idle (ADOT) is shown beside the six."),
             options={"orientation": "horizontal", "displayMode": "gradient",
                      "reduceOptions": {"calcs": ["sum"], "fields": "", "values": False}}),
     ]
     g.new_row()
     panels += [
-        panel(g, "timeseries", "Output and scrap", [target(
-            'SELECT sum("good") AS "good", sum("scrap") AS "scrap", sum("rework") AS "rework" '
+        panel(g, "timeseries", _("Output and scrap"), [target(
+            f'SELECT sum("good") AS "{_("good")}", sum("scrap") AS "{_("scrap")}", '
+            f'sum("rework") AS "{_("rework")}" '
             f'FROM "production" WHERE {MACHINE_FILTER} GROUP BY time($__interval) fill(0)')],
             w=12, h=8, unit="none", interval="15m",
             custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
-            overrides=[{"matcher": {"id": "byName", "options": name},
+            overrides=[{"matcher": {"id": "byName", "options": _(name)},
                         "properties": [{"id": "color", "value": {"mode": "fixed",
                                                                  "fixedColor": colour}}]}
                        for name, colour in (("good", "green"), ("scrap", "red"),
                                             ("rework", "orange"))]),
-        panel(g, "stat", "Energy today", [
-            target('SELECT sum("quantity") AS "electricity" FROM "energy" WHERE '
+        panel(g, "stat", _("Energy today"), [
+            target(f'SELECT sum("quantity") AS "{_("electricity")}" FROM "energy" WHERE '
                    f'"carrier" = \'electricity\' AND {MACHINE_FILTER}'),
-            target(f'SELECT sum("kgce") AS "kgce" FROM "energy" WHERE {MACHINE_FILTER}',
-                   ref="B")],
+            target(f'SELECT sum("kgce") AS "{_("kgce")}" FROM "energy" '
+                   f'WHERE {MACHINE_FILTER}', ref="B")],
             w=6, h=8, time_from="now/d", decimals=1,
-            description="Since 00:00 plant time: electricity in kWh, all carriers in kgce "
-                        "(GB/T 2589 coefficients, equivalent-value electricity).",
-            overrides=[{"matcher": {"id": "byName", "options": "electricity"},
+            description=_("Since 00:00 plant time: electricity in kWh, all carriers in kgce "
+                          "(GB/T 2589 coefficients, equivalent-value electricity)."),
+            overrides=[{"matcher": {"id": "byName", "options": _("electricity")},
                         "properties": [{"id": "unit", "value": "kwatth"}]},
-                       {"matcher": {"id": "byName", "options": "kgce"},
-                        "properties": [{"id": "unit", "value": "suffix: kgce"}]}],
+                       {"matcher": {"id": "byName", "options": _("kgce")},
+                        "properties": [{"id": "unit",
+                                        "value": f"suffix: {_('kgce')}"}]}],
             options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                        "values": False},
                      "colorMode": "none", "graphMode": "none", "textMode": "value_and_name"}),
-        panel(g, "stat", "Dual control", [target(
-            'SELECT last("warning_code") AS "warning", last("ytd_tce") AS "year to date", '
-            'last("allowance_to_date_tce") AS "allowance to date", '
-            'last("annual_quota_tce") AS "annual quota", '
-            'last("projected_year_end_tce") AS "projected year end" FROM "dual_control" '
-            'WHERE "site" =~ /^$site$/ AND $timeFilter GROUP BY "site"')],
-            w=6, h=8, time_from="now/y", decimals=0, unit="suffix: tce",
-            description="Year to date against the allowance to date and the annual quota, "
-                        "the run-rate projection, and the warning level (written daily by "
-                        "the analytics side into `dual_control`).",
-            overrides=[{"matcher": {"id": "byName", "options": "warning"},
+        panel(g, "stat", _("Dual control"), [target(
+            f'SELECT last("warning_code") AS "{_("warning")}", '
+            f'last("ytd_tce") AS "{_("year to date")}", '
+            f'last("allowance_to_date_tce") AS "{_("allowance to date")}", '
+            f'last("annual_quota_tce") AS "{_("annual quota")}", '
+            f'last("projected_year_end_tce") AS "{_("projected year end")}" '
+            'FROM "dual_control" WHERE "site" =~ /^$site$/ AND $timeFilter GROUP BY "site"')],
+            w=6, h=8, time_from="now/y", decimals=0, unit=f"suffix: {_('tce')}",
+            description=_("Year to date against the allowance to date and the annual quota, "
+                          "the run-rate projection, and the warning level (written daily by "
+                          "the analytics side into `dual_control`)."),
+            overrides=[{"matcher": {"id": "byName", "options": _("warning")},
                         "properties": [{"id": "unit", "value": "none"},
                                        {"id": "mappings",
-                                        "value": value_colours({}, numeric=WARNING_LEVELS)},
+                                        "value": value_colours(
+                                            {}, numeric=warning_levels(lang))},
                                        {"id": "color", "value": {"mode": "thresholds"}},
                                        {"id": "thresholds", "value": thresholds(
                                            "green", (1, "yellow"), (2, "orange"),
@@ -184,7 +209,8 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
                      "colorMode": "value", "graphMode": "none",
                      "textMode": "value_and_name"}),
     ]
-    return dashboard(uid=UID, title="PlantStream · Plant overview",
-                     description="OEE, machine states, losses, output, energy and dual "
-                                 "control for the plant.",
-                     panels=panels, variables=plant_variables(), timezone=settings.timezone)
+    return dashboard(uid=UID, title=_("PlantStream · Plant overview"),
+                     description=_("OEE, machine states, losses, output, energy and dual "
+                                   "control for the plant."),
+                     panels=panels, variables=plant_variables(lang), timezone=settings.timezone,
+                     lang=lang)

@@ -34,6 +34,8 @@ from plantstream.dashboards.execute import (
 )
 from plantstream.dashboards.macros import ALL, TimeRange
 from plantstream.dashboards.settings import DashboardSettings
+from plantstream.i18n import Lang, translator
+from plantstream.i18n.fonts import font_family
 from plantstream.store.influxql import InfluxQL
 
 __all__ = ["preview", "preview_dashboard"]
@@ -101,12 +103,13 @@ def _label(tags: Mapping[str, str], column: str, many_columns: bool) -> str:
     return " ".join(parts)
 
 
-def _stat(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult]) -> None:
+def _stat(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
+          no_data: str = "no data") -> None:
     items = [(_label(s.tags, c, True) if len(r.columns) > 1 or s.tags else c,
               s.column(c)[-1], c) for r in results for s in r.series for c in r.columns]
     ax.axis("off")
     if not items:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", color="grey")
+        ax.text(0.5, 0.5, no_data, ha="center", va="center", color="grey")
         return
     defaults = p["fieldConfig"]["defaults"]
     size = 22 if len(items) == 1 else max(9, 16 - 2 * len(items))
@@ -135,26 +138,30 @@ def _mapped(p: Mapping[str, Any], column: str, value: Any) -> tuple[str, str] | 
     for m in mappings:
         option = m.get("options", {}).get(str(value))
         if option:
-            return str(option.get("text", value)), _colour(str(option.get("color", "black")))
+            return str(option.get("text", value)), _colour(str(option.get("color", "white")))
     return None
 
 
-def _table(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult]) -> None:
+def _table(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
+           no_data: str = "no data") -> None:
     ax.axis("off")
     rows: list[list[str]] = []
     header: list[str] = []
     colours: list[list[str]] = []
     for r in results:
         for s in r.series:
-            header = [*s.tags.keys(), *r.columns]
+            header = [_display_name(p, name) for name in (*s.tags.keys(), *r.columns)]
             for values in s.values[:14]:
                 row = dict(zip(s.columns, values, strict=True))
-                rows.append([*s.tags.values(), *(_fmt(row.get(c), _unit_of(p, c))
-                                                 for c in r.columns)])
+                # a mapped value shows its mapping's text, as Grafana shows it
+                rows.append([*(mapped[0] if (mapped := _mapped(p, k, v)) else v
+                               for k, v in s.tags.items()), *(
+                    mapped[0] if (mapped := _mapped(p, c, row.get(c)))
+                    else _fmt(row.get(c), _unit_of(p, c)) for c in r.columns)])
                 colours.append(["white"] * len(s.tags) + [
                     (_mapped(p, c, row.get(c)) or ("", "white"))[1] for c in r.columns])
     if not rows:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", color="grey")
+        ax.text(0.5, 0.5, no_data, ha="center", va="center", color="grey")
         return
     rows, colours = rows[:14], colours[:14]
     table = ax.table(cellText=[[c[:28] for c in row] for row in rows], colLabels=header,
@@ -189,6 +196,16 @@ def _bars(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult]) -> No
         ax.text(v, i, " " + _fmt(v, unit), va="center", fontsize=7)
     ax.tick_params(labelsize=7)
     ax.margins(x=0.25)
+
+
+def _display_name(p: Mapping[str, Any], name: str) -> str:
+    """A column's header: an override's `displayName`, else its name."""
+    for o in p["fieldConfig"].get("overrides", []):
+        if o["matcher"].get("options") == name:
+            for prop in o["properties"]:
+                if prop["id"] == "displayName":
+                    return str(prop["value"])
+    return name
 
 
 def _overridden_colour(p: Mapping[str, Any], name: str) -> str | None:
@@ -238,7 +255,7 @@ def _timeseries(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResult],
     for i, (label, times, values) in enumerate(lines):
         colour = _overridden_colour(p, label) or _PALETTE[i % len(_PALETTE)]
         ax.plot(_days(times), [math.nan if v is None else v for v in values],
-                label=label, color=colour, linewidth=1.2,
+                label=_display_name(p, label), color=colour, linewidth=1.2,
                 marker="o" if len(times) < 3 else None, markersize=3,
                 drawstyle="steps-post" if p["fieldConfig"]["defaults"].get(
                     "custom", {}).get("drawStyle") == "bars" else "default")
@@ -282,7 +299,17 @@ def _state_timeline(ax: Axes, p: Mapping[str, Any], results: Sequence[TargetResu
 
 def preview_dashboard(model: Mapping[str, Any], client: InfluxQL, path: Path, *,
                       time_range: TimeRange, selection: Mapping[str, Sequence[str] | str],
-                      min_interval: str = "10s") -> Path:
+                      min_interval: str = "10s", lang: Lang = "en") -> Path:
+    """`model` (already in `lang`) drawn to `path`; Chinese text with the CJK font."""
+    with matplotlib.rc_context({"font.family": font_family(lang)}):
+        return _draw(model, client, path, time_range=time_range, selection=selection,
+                     min_interval=min_interval, lang=lang)
+
+
+def _draw(model: Mapping[str, Any], client: InfluxQL, path: Path, *,
+          time_range: TimeRange, selection: Mapping[str, Sequence[str] | str],
+          min_interval: str, lang: Lang) -> Path:
+    _ = translator(lang)
     tz = ZoneInfo(str(model.get("timezone") or "UTC"))
     results = run_dashboard(model, client, time_range=time_range, selection=selection,
                             min_interval=min_interval)
@@ -293,10 +320,12 @@ def preview_dashboard(model: Mapping[str, Any], client: InfluxQL, path: Path, *,
     top = 1 - 0.7 / height
     start = dt.datetime.fromtimestamp(time_range.from_ms / 1000, tz)
     end = dt.datetime.fromtimestamp(time_range.to_ms / 1000, tz)
-    chosen = ", ".join(f"{k}={'All' if v == ALL else v}" for k, v in selection.items())
-    fig.suptitle(f"{model['title']}  -  PREVIEW drawn by matplotlib from the panels' InfluxQL "
-                 f"results (not a Grafana screenshot)\n{start:%Y-%m-%d %H:%M} to "
-                 f"{end:%Y-%m-%d %H:%M} {tz.key}; {chosen}", fontsize=10, y=0.998)
+    chosen = ", ".join(f"{k}={_('All') if v == ALL else v}" for k, v in selection.items())
+    fig.suptitle(_("{title}  -  PREVIEW drawn by matplotlib from the panels' InfluxQL "
+                   "results (not a Grafana screenshot)").format(title=model["title"]) + "\n"
+                 + _("{start} to {end} {zone}; {selection}").format(
+                     start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}",
+                     zone=tz.key, selection=chosen), fontsize=10, y=0.998)
     for p in panels:
         g = p["gridPos"]
         # room on the left for tick labels, more for horizontal bars' category labels
@@ -311,9 +340,9 @@ def preview_dashboard(model: Mapping[str, Any], client: InfluxQL, path: Path, *,
         ax.set_title(title, fontsize=9, loc="left")
         kind = p["type"]
         if kind == "stat":
-            _stat(ax, p, mine)
+            _stat(ax, p, mine, _("no data"))
         elif kind == "table":
-            _table(ax, p, mine)
+            _table(ax, p, mine, _("no data"))
         elif kind in ("bargauge", "piechart", "barchart"):
             _bars(ax, p, mine)
         elif kind == "state-timeline":
@@ -327,11 +356,12 @@ def preview_dashboard(model: Mapping[str, Any], client: InfluxQL, path: Path, *,
 
 
 def preview(directory: Path, client: InfluxQL, *, settings: DashboardSettings,
-            time_range: TimeRange, machine: str | None = None) -> list[Path]:
-    """One PNG per dashboard under `directory`, every variable at All (the Machine
-    dashboard: `machine`, or the first machine the database offers)."""
+            time_range: TimeRange, machine: str | None = None,
+            lang: Lang = "en") -> list[Path]:
+    """One PNG per dashboard under `directory`, in `lang`, every variable at All (the
+    Machine dashboard: `machine`, or the first machine the database offers)."""
     written = []
-    for name, model in build_all(settings).items():
+    for name, model in build_all(settings, lang).items():
         selection: dict[str, Sequence[str] | str] = {
             str(v["name"]): ALL for v in model["templating"]["list"] if v.get("includeAll")}
         for v in model["templating"]["list"]:
@@ -342,6 +372,7 @@ def preview(directory: Path, client: InfluxQL, *, settings: DashboardSettings,
         path = directory / name.replace(".json", ".png")
         written.append(preview_dashboard(model, client, path, time_range=time_range,
                                          selection=selection,
-                                         min_interval=f"{settings.min_interval_s}s"))
+                                         min_interval=f"{settings.min_interval_s}s",
+                                         lang=lang))
         log.info("preview %s written", path)
     return written

@@ -1,8 +1,9 @@
 """`plantstream dashboards push`: create or update, through Grafana's HTTP API
-(grafana-client), the PlantStream folder, the InfluxQL data source, the dashboards
-and the alert rules (provisioning API). Idempotent: each object is addressed by its
-fixed uid, so running it twice leaves one folder, one data source, each dashboard and
-one copy of each rule, updated in place.
+(grafana-client), the PlantStream folders (one per language: "PlantStream" and
+"PlantStream（中文）"), the InfluxQL data source, the dashboards in each language and the
+alert rules (provisioning API). Idempotent: each object is addressed by its fixed uid,
+so running it twice leaves two folders, one data source, each dashboard once per folder
+and one copy of each rule, updated in place.
 
 Errors are mapped to `GrafanaError` subclasses with the step and a reason: a bad URL
 or a closed port (`GrafanaUnreachable`), a refused token (`GrafanaAuthError`, 401), a
@@ -28,9 +29,9 @@ from grafana_client.client import (
 )
 
 from plantstream.config import PlantConfig
-from plantstream.dashboards._grafana import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from plantstream.dashboards._grafana import DATASOURCE_UID, FOLDERS
 from plantstream.dashboards.alerts import AlertRule, build_rules
-from plantstream.dashboards.catalog import build_all
+from plantstream.dashboards.catalog import build_every_language
 from plantstream.dashboards.errors import (
     GrafanaAuthError,
     GrafanaPermissionError,
@@ -48,18 +49,24 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class PushStep:
-    kind: str  # folder, datasource, dashboard, alert rule
+    kind: str  # folder, datasource, dashboard
     uid: str
     title: str
     action: str = "planned"  # planned (dry run), created, updated
 
 
 def plan(settings: DashboardSettings, plant: PlantConfig | None = None) -> list[PushStep]:
-    """What push creates or updates, in order (also the dry-run output); alert rules
-    only when a plant configuration is given."""
-    steps = [PushStep("folder", FOLDER_UID, FOLDER_TITLE),
-             PushStep("datasource", DATASOURCE_UID, datasource_model(settings)["name"])]
-    steps += [PushStep("dashboard", m["uid"], m["title"]) for m in build_all(settings).values()]
+    """What push creates or updates, in order (also the dry-run output): per language
+    its folder and dashboards, the data source after the first folder; then the alert
+    rules, when a plant configuration is given."""
+    steps: list[PushStep] = []
+    for lang, models in build_every_language(settings).items():
+        uid, title = FOLDERS[lang]
+        steps.append(PushStep("folder", uid, title))
+        if len(steps) == 1:
+            steps.append(PushStep("datasource", DATASOURCE_UID,
+                                  datasource_model(settings)["name"]))
+        steps += [PushStep("dashboard", m["uid"], m["title"]) for m in models.values()]
     if plant is not None:
         steps += [PushStep("alert rule", r.uid, r.title) for r in build_rules(plant, settings)]
     return steps
@@ -125,40 +132,50 @@ def push(*, url: str, settings: DashboardSettings, token: str | None = None,
         return steps
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     done: list[PushStep] = []
-    folder_exists = _exists(url, "read folder", lambda: api.folder.get_folder(FOLDER_UID))
-    if folder_exists:
-        _call(url, "update folder", lambda: api.folder.update_folder(
-            FOLDER_UID, title=FOLDER_TITLE, overwrite=True))
-    else:
-        _call(url, "create folder", lambda: api.folder.create_folder(FOLDER_TITLE,
-                                                                      uid=FOLDER_UID))
-    done.append(PushStep("folder", FOLDER_UID, FOLDER_TITLE,
-                         "updated" if folder_exists else "created"))
-    source = datasource_model(settings, user=influx_user, password=influx_password,
-                              token=influx_token)
-    source_exists = _exists(url, "read data source",
-                            lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
-    if source_exists:
-        _call(url, "update data source",
-              lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, source))
-    else:
-        _call(url, "create data source", lambda: api.datasource.create_datasource(source))
-    done.append(PushStep("datasource", DATASOURCE_UID, str(source["name"]),
-                         "updated" if source_exists else "created"))
-    for model in build_all(settings).values():
-        uid = str(model["uid"])
-        existed = _exists(url, f"read dashboard {uid}",
-                          lambda uid=uid: api.dashboard.get_dashboard(uid))  # type: ignore[misc]
-        _call(url, f"save dashboard {uid}", lambda model=model: api.dashboard.update_dashboard(
-            {"dashboard": {**model, "id": None}, "folderUid": FOLDER_UID, "overwrite": True,
-             "message": "plantstream dashboards push"}))  # type: ignore[misc]
-        done.append(PushStep("dashboard", uid, str(model["title"]),
-                             "updated" if existed else "created"))
-        log.info("dashboard %s %s", uid, done[-1].action)
+    for lang, models in build_every_language(settings).items():
+        folder_uid, folder_title = FOLDERS[lang]
+        done.append(_folder(api, url, folder_uid, folder_title))
+        if len(done) == 1:
+            done.append(_datasource(api, url, datasource_model(
+                settings, user=influx_user, password=influx_password, token=influx_token)))
+        for model in models.values():
+            uid = str(model["uid"])
+            existed = _exists(url, f"read dashboard {uid}",
+                              lambda uid=uid: api.dashboard.get_dashboard(uid))  # type: ignore[misc]
+            _call(url, f"save dashboard {uid}",
+                  lambda model=model, folder_uid=folder_uid:  # type: ignore[misc]
+                  api.dashboard.update_dashboard(
+                      {"dashboard": {**model, "id": None}, "folderUid": folder_uid,
+                       "overwrite": True, "message": "plantstream dashboards push"}))
+            done.append(PushStep("dashboard", uid, str(model["title"]),
+                                 "updated" if existed else "created"))
+            log.info("dashboard %s %s", uid, done[-1].action)
     if plant is not None:
         for rule in build_rules(plant, settings):
             done.append(_push_rule(api, url, rule))
     return done
+
+
+def _folder(api: Any, url: str, uid: str, title: str) -> PushStep:
+    exists = _exists(url, "read folder", lambda: api.folder.get_folder(uid))
+    if exists:
+        _call(url, "update folder", lambda: api.folder.update_folder(
+            uid, title=title, overwrite=True))
+    else:
+        _call(url, "create folder", lambda: api.folder.create_folder(title, uid=uid))
+    return PushStep("folder", uid, title, "updated" if exists else "created")
+
+
+def _datasource(api: Any, url: str, source: dict[str, Any]) -> PushStep:
+    exists = _exists(url, "read data source",
+                     lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
+    if exists:
+        _call(url, "update data source",
+              lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, source))
+    else:
+        _call(url, "create data source", lambda: api.datasource.create_datasource(source))
+    return PushStep("datasource", DATASOURCE_UID, str(source["name"]),
+                    "updated" if exists else "created")
 
 
 def _push_rule(api: GrafanaApi, url: str, rule: AlertRule) -> PushStep:

@@ -37,6 +37,7 @@ from plantstream.edge.clock import Clock
 from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
 from plantstream.edge.sources.simulator import MachineTruth, SimulatorConfig
 from plantstream.errors import ServiceError
+from plantstream.i18n import Lang, month_label, translator
 from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.store.influxql import InfluxQL
@@ -321,7 +322,7 @@ def run_demo(args: argparse.Namespace) -> int:
                               state_dir=state_dir, lang=args.lang)
                 _every_role(plant, influx=influx, config_dir=config_dir,
                             out_dir=state_dir / "out", history=history, start_ms=start_ms,
-                            end_ms=result[0])
+                            end_ms=result[0], lang=args.lang)
         finally:
             ingest.terminate()
             try:
@@ -358,8 +359,9 @@ def _write_history(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, infl
 
 
 def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_dir: Path,
-                history: History, start_ms: int, end_ms: int) -> None:
-    """After the live shift: the regulator's report and the operator's dashboards."""
+                history: History, start_ms: int, end_ms: int, lang: Lang = "en") -> None:
+    """After the live shift: the regulator's report and the operator's dashboards, in
+    `lang` (the previews, the report PDF and what is printed about them)."""
     from plantstream.dashboards.macros import TimeRange
     from plantstream.dashboards.preview import preview
     from plantstream.dashboards.settings import DashboardSettings
@@ -369,6 +371,7 @@ def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_d
         regulator_view,
         write_report_config,
     )
+    from plantstream.reports.labels import level_label
 
     zone = ZoneInfo(plant.sites[0].timezone)
     live_day = dt.datetime.fromtimestamp(start_ms / 1000, zone).date()
@@ -376,7 +379,8 @@ def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_d
     year_start = max(live_day.replace(month=1, day=1), history_start)
     period = (live_day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     config_path, token_path = write_report_config(config_dir, plant=plant, influx=influx,
-                                                  year=live_day.year, ytd_end=live_day)
+                                                  year=live_day.year, ytd_end=live_day,
+                                                  lang=lang)
     days = dual_control_days(year_start, live_day - dt.timedelta(days=1))
     print(f"regulator view: {len(days)} daily dual-control points, the {period} report ...",
           flush=True)
@@ -386,19 +390,24 @@ def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_d
     print(f"  report     {time.monotonic() - started:.1f} s; dashboard previews ...", flush=True)
     settings = DashboardSettings(timezone=zone.key)
     pictures = preview(out_dir / "previews", influx, settings=settings,
-                       time_range=TimeRange(start_ms, end_ms))
+                       time_range=TimeRange(start_ms, end_ms), lang=lang)
     enterprise = plant.enterprise.id
+    _ = translator(lang)
+    level = level_label(view.warning_level, lang) if view.warning_level else _("n/a")
     print()
-    print("Operator's view: dashboard previews (matplotlib, from the panels' own queries):")
+    print(_("Operator's view: dashboard previews (matplotlib, from the panels' own queries):"))
     for picture in pictures:
         print(f"  {picture}")
-    print(f"Regulator's view: the {period} energy-intensity and dual-control report of "
-          f"{enterprise} (warning level {view.warning_level or 'n/a'}):")
+    print(_("Regulator's view: the {period} energy-intensity and dual-control report of "
+            "{enterprise} (warning level {level}):").format(
+        period=month_label(int(period[:4]), int(period[5:]), lang), enterprise=enterprise,
+        level=level))
     print(f"  {view.pdf}")
-    print(f"  {view.json}  (content sha256 {view.digest})")
-    print("  pull it from the report API (demo token in "
-          f"{token_path}; quota, grades and financials are demo values):")
-    print(f"    .venv/bin/plantstream stack --state-dir {out_dir.parent} &   # if stopped")
+    print(f"  {view.json}  " + _("(content sha256 {digest})").format(digest=view.digest))
+    print("  " + _("pull it from the report API (demo token in {path}; quota, grades and "
+                   "financials are demo values):").format(path=token_path))
+    print(f"    .venv/bin/plantstream stack --state-dir {out_dir.parent} &   # "
+          + _("if stopped"))
     print(f"    .venv/bin/plantstream reports serve --config {config_path} "
           f"--port {REPORT_PORT} &")
     print(f'    curl -fsS -H "Authorization: Bearer $(cat {token_path})" '

@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from plantstream.config import PlantConfig, to_toml
+from plantstream.i18n import Lang
 from plantstream.reports.compute import build_report
 from plantstream.reports.config import hash_token, load_report_config
 from plantstream.reports.document import report_json
@@ -58,10 +59,11 @@ def _monthly_financials(plant: PlantConfig, years: range) -> str:
 
 
 def write_report_config(directory: Path, *, plant: PlantConfig, influx: InfluxQL, year: int,
-                        ytd_end: dt.date) -> tuple[Path, Path]:
+                        ytd_end: dt.date, lang: Lang = "en") -> tuple[Path, Path]:
     """`reports.toml`, `financials.csv` and `regulator.token` (0600) in `directory`,
     with demo quota and grades sized from what InfluxDB holds for `year` up to
-    `ytd_end` (exclusive). Returns (config path, token path)."""
+    `ytd_end` (exclusive); the demo regulator reads `lang`. Returns (config path, token
+    path)."""
     site = plant.sites[0]
     zone = ZoneInfo(site.timezone)
     start = dt.datetime(year, 1, 1, tzinfo=zone)
@@ -105,7 +107,8 @@ def write_report_config(directory: Path, *, plant: PlantConfig, influx: InfluxQL
         "rate_limit": {"per_minute": 600, "burst": 100},
         "regulators": [{
             "id": REGULATOR_ID, "name": "Demo county energy-saving office (演示)",
-            "token_sha256": hash_token(token), "scope": [plant.enterprise.id]}],
+            "token_sha256": hash_token(token), "scope": [plant.enterprise.id],
+            "lang": lang}],
     }
     path = directory / "reports.toml"
     path.write_bytes(b"# The demo's report configuration: quota, grades and financials are\n"
@@ -130,8 +133,11 @@ def dual_control_days(year_start: dt.date, last_day: dt.date) -> list[dt.date]:
 def regulator_view(config_path: Path, token_path: Path, *, plant: PlantConfig, out_dir: Path,
                    period: str, days: list[dt.date],
                    on_progress: Callable[[int, int], None] | None = None) -> RegulatorView:
-    """Write the dual-control points of `days`, then the `period` report (PDF, JSON)."""
+    """Write the dual-control points of `days`, then the `period` report (PDF, JSON),
+    the PDF in the demo regulator's language."""
     loaded = load_report_config(config_path)
+    lang: Lang = next((r.lang for r in loaded.config.regulators if r.id == REGULATOR_ID),
+                      "en")
     site = plant.sites[0].id
     settings = loaded.config.influx
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +154,7 @@ def regulator_view(config_path: Path, token_path: Path, *, plant: PlantConfig, o
     json_path = out_dir / f"energy-report-{period}.json"
     pdf_path = out_dir / f"energy-report-{period}.pdf"
     json_path.write_bytes(body)
-    pdf_path.write_bytes(report_pdf(report, digest))
+    pdf_path.write_bytes(report_pdf(report, digest, lang))
     level = report.dual_control.warning_level if report.dual_control else None
     return RegulatorView(config_path=config_path, token_path=token_path, pdf=pdf_path,
                          json=json_path, period=period, digest=digest, warning_level=level,

@@ -15,6 +15,7 @@ marked string from the source and fails when one has no zh-CN translation.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "catalogue",
     "date_label",
     "format_number",
+    "lang_argument",
     "month_label",
     "negotiate",
     "parse_lang",
@@ -59,6 +61,14 @@ def parse_lang(value: str) -> Lang:
     if key in ("en", "en-us", "en-gb"):
         return "en"
     raise ValueError(f"unsupported language {value!r}; use one of {', '.join(LANGS)}")
+
+
+def lang_argument(value: str) -> Lang:
+    """`parse_lang` for argparse's `type=`: a bad language is a usage error naming it."""
+    try:
+        return parse_lang(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def negotiate(accept_language: str | None, default: Lang = DEFAULT_LANG) -> Lang:

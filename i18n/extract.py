@@ -6,10 +6,13 @@ code marks any more dropped); it lists what still has no translation.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 import json
+import re
 import sys
+import tokenize
 from pathlib import Path
 from typing import Final
 
@@ -33,8 +36,26 @@ HEADER: Final = """\
 ZH_PO: Final = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "plantstream.po"
 
 
+# a call with one string literal, inside an f-string's replacement field
+_CALL_IN_FSTRING = re.compile(r"""\b(?:N_|_)\((?P<literal>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\)""")
+
+
+def _fstring_messages(path: Path) -> list[tuple[int, str]]:
+    """(line, msgid) of `_("...")` calls inside f-strings, which Babel's extractor does
+    not see on Python 3.11 (an f-string is one STRING token there)."""
+    out = []
+    with path.open("rb") as handle:
+        for token in tokenize.tokenize(handle.readline):
+            prefix = token.string[:3].lower()
+            if token.type == tokenize.STRING and "f" in prefix.split('"')[0].split("'")[0]:
+                for match in _CALL_IN_FSTRING.finditer(token.string):
+                    out.append((token.start[0], str(ast.literal_eval(match["literal"]))))
+    return out
+
+
 def marked_messages(root: Path = SOURCE_ROOT) -> dict[str, str]:
-    """msgid -> where it is first marked (`_("...")` and `N_("...")` calls)."""
+    """msgid -> where it is first marked (`_("...")` and `N_("...")` calls, also inside
+    f-strings)."""
     found: dict[str, str] = {}
     for folder in USER_FACING:
         for filename, lineno, message, _comments, _context in extract_from_dir(
@@ -42,6 +63,9 @@ def marked_messages(root: Path = SOURCE_ROOT) -> dict[str, str]:
                 keywords={"_": None, "N_": None}):
             if isinstance(message, str):
                 found.setdefault(message, f"{folder}/{filename}:{lineno}")
+        for path in sorted((root / folder).rglob("*.py")):
+            for lineno, message in _fstring_messages(path):
+                found.setdefault(message, f"{folder}/{path.relative_to(root / folder)}:{lineno}")
     return found
 
 

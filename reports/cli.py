@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from plantstream.errors import StoreError
+from plantstream.i18n import LANGS, lang_argument
 from plantstream.reports.compute import build_report
 from plantstream.reports.config import hash_token, load_report_config
 from plantstream.reports.document import report_csv, report_json
@@ -133,6 +134,9 @@ def _register_energy(kinds: argparse._SubParsersAction[argparse.ArgumentParser])
     energy.add_argument("--period", required=True,
                         help="YYYY-MM-DD, YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD")
     energy.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    energy.add_argument("--lang", type=lang_argument, default="en", metavar="|".join(LANGS),
+                        help="language of the CSV labels and the PDF (default en); the JSON "
+                             "and its content hash are the same in every language")
     energy.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
     energy.add_argument("--as-of", type=dt.date.fromisoformat,
                         help="last local day of data to use (default: yesterday)")
@@ -151,11 +155,11 @@ def _energy(args: argparse.Namespace) -> int:
                               scope_id=args.site or args.enterprise, period=period,
                               as_of=args.as_of)
     if args.format == "csv":
-        body, digest = report_csv(report)
+        body, digest = report_csv(report, args.lang)
     else:
         body, digest = report_json(report)
         if args.format == "pdf":
-            body = report_pdf(report, digest)
+            body = report_pdf(report, digest, args.lang)
     if args.output is None:
         sys.stdout.buffer.write(body)
     else:

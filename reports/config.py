@@ -36,6 +36,7 @@ from plantstream.config import (
     load_toml,
 )
 from plantstream.errors import ConfigError
+from plantstream.i18n import Lang
 from plantstream.reports.mu.config import EachMuConfig, load_each_mu
 from plantstream.store.influxql import InfluxQL
 from plantstream.wire import Id
@@ -149,6 +150,9 @@ class Regulator(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     scope: list[Id]  # enterprise ids and / or site ids
     expires: dt.datetime | None = None  # timezone-aware; None: no expiry
     revoked: bool = False
+    # the language of its CSV labels and PDFs ("en" or "zh-CN"), unless a request asks
+    # for another with Accept-Language; the JSON is the same in every language
+    lang: Lang = "en"
 
     def __post_init__(self) -> None:
         if self.expires is not None and self.expires.tzinfo is None:

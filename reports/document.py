@@ -8,7 +8,9 @@ from typing import Any
 
 import msgspec
 
+from plantstream.i18n import N_, Lang, translator
 from plantstream.reports.canonical import HASH_FIELD, canonical_value, seal
+from plantstream.reports.labels import field_label
 from plantstream.reports.model import Report
 
 __all__ = ["report_csv", "report_json"]
@@ -54,14 +56,21 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, str(value)))
 
 
-def report_csv(report: Report) -> tuple[bytes, str]:
-    """One `field,value` row per figure (same rounding as the JSON; empty = null), the
-    content hash of the JSON report first, so both forms can be matched."""
+_HEADER = (N_("field"), N_("value"), N_("label"))
+
+
+def report_csv(report: Report, lang: Lang = "en") -> tuple[bytes, str]:
+    """One `field,value,label` row per figure (same rounding as the JSON; empty = null),
+    the content hash of the JSON report first, so both forms can be matched.
+
+    `field` and `value` are the same in every language (the JSON's paths and values);
+    the header and the `label` column (the figure's name) are in `lang`."""
     _, digest = report_json(report)
     rows: list[tuple[str, str]] = [(HASH_FIELD, digest)]
     _flatten("", canonical_value(msgspec.to_builtins(report)), rows)
+    _ = translator(lang)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["field", "value"])
-    writer.writerows(rows)
+    writer.writerow([_(name) for name in _HEADER])
+    writer.writerows((field, value, field_label(field, lang)) for field, value in rows)
     return buffer.getvalue().encode("utf-8"), digest

@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from plantstream import __version__
 from plantstream.errors import PlantStreamError, StoreError
+from plantstream.i18n import Lang, negotiate
 from plantstream.reports.accounting import (
     Accounting,
     Counters,
@@ -174,6 +175,10 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
 
     @app.get(
         "/v1/reports/energy", summary="energy-intensity and dual-control report",
+        description="The CSV's labels and the PDF are in the regulator's configured language "
+                    "(`lang`: en or zh-CN) unless the request sends `Accept-Language` (the "
+                    "answer's `Content-Language` says which); the JSON, and so the content "
+                    "hash, is the same in every language.",
         response_class=Response,
         responses={200: {"description": "the report; X-Content-SHA256 is its content hash",
                          "content": {"application/json": {
@@ -196,10 +201,13 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
         parsed = parse_period(period)
         last = parse_day(as_of, field="as_of") if as_of is not None else None
         report = build_report(loaded, source, scope_id=scope, period=parsed, as_of=last)
-        body, digest = _render(report, format)
+        lang = negotiate(request.headers.get("accept-language"), default=caller.lang)
+        body, digest = _render(report, format, lang)
         pending_pull(request, regulator=caller.id, action="report", scope=scope,
                      detail=f"energy {parsed.label} {format}", sha256=digest, size=len(body))
-        headers = {"X-Content-SHA256": digest}
+        headers = {"X-Content-SHA256": digest, "Vary": "Accept-Language"}
+        if format != "json":
+            headers["Content-Language"] = lang
         if format != "json":
             headers["Content-Disposition"] = (
                 f'attachment; filename="energy-{scope}-{parsed.label.replace("..", "_")}.'
@@ -283,10 +291,12 @@ def create_app(*, loaded: LoadedConfig, client: InfluxQL) -> FastAPI:
     return app
 
 
-def _render(report: Report, fmt: str) -> tuple[bytes, str]:
+def _render(report: Report, fmt: str, lang: Lang) -> tuple[bytes, str]:
+    """The report's bytes and content hash; CSV labels and the PDF in `lang`, the JSON
+    (and so the hash) the same in every language."""
     if fmt == "csv":
-        return report_csv(report)
+        return report_csv(report, lang)
     body, digest = report_json(report)
     if fmt == "pdf":
-        return report_pdf(report, digest), digest
+        return report_pdf(report, digest, lang), digest
     return body, digest

@@ -30,6 +30,10 @@ FROM python:3.11.7-slim-bookworm
 LABEL org.opencontainers.image.title="plantstream-server" \
       org.opencontainers.image.source="https://example.invalid/plantstream" \
       org.opencontainers.image.licenses="Apache-2.0"
+# the CJK TrueType font report PDFs in Chinese embed (plantstream.i18n.fonts; docs/i18n.md)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-droid-fallback=1:6.0.1r16-1.1 \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 plantstream \
  && useradd --system --uid 10001 --gid plantstream --home-dir /var/lib/plantstream \
       --create-home --shell /usr/sbin/nologin plantstream \

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Sequence
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from plantstream.reports.labels import number
 from plantstream.reports.mu.model import EnterpriseEachMu, EnterpriseRow, JurisdictionReport
-from plantstream.reports.pdf import _A4, _LEVEL_COLOURS, _RENDER_LOCK, _fmt, _table
+from plantstream.reports.pdf import _A4, _LEVEL_COLOURS, _RENDER_LOCK, _Text
+from plantstream.reports.pdf import _table as _pdf_table
 
 __all__ = ["enterprise_page", "jurisdiction_pdf"]
 
@@ -29,6 +33,19 @@ _CLASS_COLOURS = {"A": "#2e7d32", "B": "#1565c0", "C": "#f9a825", "D": "#c62828"
 _SHORT = {"tax_per_mu": "tax/mu", "value_added_per_mu": "VA/mu", "value_added_per_tce": "VA/tce",
           "value_added_per_emission": "VA/emission", "rd_share": "R&D share",
           "labour_productivity": "VA/employee"}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    """A figure as the (English) evaluation pages write it."""
+    return number(value, "en", digits)
+
+
+_EN = _Text("en")  # the evaluation pages are English (not yet in the catalogue)
+
+
+def _table(ax: Axes, rows: Sequence[Sequence[str]], header: Sequence[str], title: str,
+           font: float = 8.0, widths: Sequence[float] | None = None) -> None:
+    _pdf_table(ax, rows, header, title, _EN, font=font, widths=widths)
 
 
 def _signed(value: float | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +24,92 @@ from plantstream.dashboards import (
     provisioning_files,
     render,
 )
+from plantstream.dashboards.catalog import DASHBOARDS, build_every_language
 from plantstream.dashboards.macros import grafana_interval, panel_range, variables_used
 from plantstream.dashboards.settings import LimitGradeSettings, load_settings
-from plantstream.dashboards.validate import expected_columns, targets
+from plantstream.dashboards.validate import expected_columns, group_by_tags, targets
 from plantstream.errors import ConfigError
+from plantstream.i18n import LANGS, Lang
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 MODELS = build_all(DashboardSettings())
+EVERY_LANGUAGE = build_every_language(DashboardSettings())
 UIDS = frozenset(str(m["uid"]) for m in MODELS.values())
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_dashboard_is_a_valid_model(name: str) -> None:
-    model = MODELS[name]
-    assert problems(model, known_uids=UIDS) == []
+def test_dashboard_is_a_valid_model(name: str, lang: Lang) -> None:
+    model = EVERY_LANGUAGE[lang][name]
+    # links resolve within the same language's dashboards
+    uids = frozenset(str(m["uid"]) for m in EVERY_LANGUAGE[lang].values())
+    assert problems(model, known_uids=uids) == []
     assert model["timezone"] == "Asia/Shanghai"
     assert model["schemaVersion"] >= 36
     defined = {v["name"] for v in model["templating"]["list"]}
     used = set().union(*(variables_used(t["query"]) for _, t in targets(model)))
     assert used == defined  # every variable defined is used, and the other way round
     assert all(t["datasource"]["uid"] == DATASOURCE_UID for _, t in targets(model))
-    assert model["links"][0]["tags"] == ["plantstream"]  # the bar linking them all
+    # the bar linking all four of one language
+    assert model["links"][0]["tags"] == model["tags"] == (
+        ["plantstream"] if lang == "en" else ["plantstream-zh-cn"])
+
+
+def _shown(model: dict[str, Any]) -> list[str]:
+    texts = [model["title"], model["description"]]
+    texts += [v["label"] for v in model["templating"]["list"]]
+    for panel in model["panels"]:
+        texts += [panel["title"], panel["description"]]
+        for target in panel["targets"]:
+            texts += expected_columns(target["query"])
+        defaults = panel["fieldConfig"]["defaults"]
+        texts += [o["text"] for m in defaults.get("mappings", []) for o in m["options"].values()]
+        for override in panel["fieldConfig"]["overrides"]:
+            for prop in override["properties"]:
+                if prop["id"] == "mappings":
+                    texts += [o["text"] for m in prop["value"] for o in m["options"].values()]
+                if prop["id"] == "links":
+                    texts += [link["title"] for link in prop["value"]]
+    return [t for t in texts if t]
+
+
+def test_chinese_dashboards_are_the_english_ones_in_chinese() -> None:
+    """Same panels, queries (but for their aliases), layout and variables; every text a
+    reader sees in Chinese, with the official terms; distinct uids, links to the
+    Chinese machine dashboard."""
+    for name, english in MODELS.items():
+        chinese = EVERY_LANGUAGE["zh-CN"][name]
+        assert chinese["uid"] == english["uid"] + "-zh-cn"
+        assert [p["gridPos"] for p in chinese["panels"]] == \
+            [p["gridPos"] for p in english["panels"]]
+        assert [re.sub(r'AS "[^"]*"', "AS", t["query"]) for _, t in targets(chinese)] == \
+            [re.sub(r'AS "[^"]*"', "AS", t["query"]) for _, t in targets(english)]
+        assert [v["name"] for v in chinese["templating"]["list"]] == \
+            [v["name"] for v in english["templating"]["list"]]
+        english_only = [text for text in _shown(chinese) if not CJK.search(text)
+                        and re.search("[A-Za-z]{3,}", text.replace("PlantStream", ""))]
+        assert not english_only, (name, english_only)
+        assert json.dumps(chinese, ensure_ascii=False).count("/d/plantstream-machine-zh-cn/") \
+            == json.dumps(english).count("/d/plantstream-machine/")
+        # a table's GROUP BY tag columns are headed in Chinese too (displayName)
+        for panel, target in targets(chinese):
+            if target.get("resultFormat") != "table":
+                continue
+            headers = {o["matcher"]["options"]: prop["value"]
+                       for o in panel["fieldConfig"]["overrides"] for prop in o["properties"]
+                       if prop["id"] == "displayName"}
+            for tag in group_by_tags(target["query"]):
+                assert CJK.search(headers.get(tag, "")), (name, panel["title"], tag)
+    shown = {name: " ".join(_shown(m)) for name, m in EVERY_LANGUAGE["zh-CN"].items()}
+    for term in ("设备综合效率", "时间开动率", "性能开动率", "合格品率", "六大损失", "故障停机",
+                 "小停机", "换型调整", "计划停机", "绿", "黄", "橙", "红"):
+        assert term in shown["plant-overview.json"], term
+    for term in ("能耗双控", "吨标准煤", "年度指标", "单位产品能耗", "预警等级"):
+        assert term in shown["energy-dual-control.json"], term
+    energy = json.dumps(EVERY_LANGUAGE["zh-CN"]["energy-dual-control.json"],
+                        ensure_ascii=False)
+    assert '"electricity": {"text": "电力"' in energy and '"kWh": {"text": "千瓦时"' in energy
 
 
 def test_dashboards_cover_the_issue() -> None:
@@ -106,10 +172,19 @@ def test_provisioning_yaml_points_at_the_dashboards() -> None:
     assert (ds["url"], ds["user"], ds["jsonData"]["dbName"]) == (
         "$INFLUXDB_URL", "$INFLUXDB_USER", "$INFLUXDB_DATABASE")  # from compose's environment
     assert ds["secureJsonData"]["password"] == "$__file{/run/secrets/influxdb-reader-password}"
-    (provider,) = yaml.safe_load(files["provisioning/dashboards/plantstream.yaml"])["providers"]
-    assert (provider["folder"], provider["folderUid"]) == ("PlantStream", FOLDER_UID)
-    for name in MODELS:
-        assert json.loads(files[f"dashboards/{name}"]) == MODELS[name]
+    english, chinese = yaml.safe_load(files["provisioning/dashboards/plantstream.yaml"])[
+        "providers"]
+    assert (english["folder"], english["folderUid"]) == ("PlantStream", FOLDER_UID)
+    assert (chinese["folder"], chinese["folderUid"]) == ("PlantStream（中文）",
+                                                         "plantstream-zh-cn")
+    # side by side: a provider reads its path recursively, so neither holds the other
+    assert english["options"]["path"] == "/var/lib/grafana/dashboards/en"
+    assert chinese["options"]["path"] == "/var/lib/grafana/dashboards/zh-CN"
+    for lang, directory in (("en", "en"), ("zh-CN", "zh-CN")):
+        for name, model in EVERY_LANGUAGE[lang].items():  # type: ignore[index]
+            assert json.loads(files[f"dashboards/{directory}/{name}"]) == model
+    uids = [m["uid"] for models in EVERY_LANGUAGE.values() for m in models.values()]
+    assert len(set(uids)) == len(uids) == 2 * len(DASHBOARDS)
 
 
 def test_limit_grades_become_thresholds() -> None:

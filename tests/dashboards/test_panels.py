@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,16 @@ import pytest
 
 from plantstream.cli import main
 from plantstream.dashboards import ALL, DashboardSettings, build_all, run_dashboard, run_variables
+from plantstream.dashboards.catalog import build_every_language
 from plantstream.dashboards.execute import TargetResult
+from plantstream.i18n import LANGS, Lang
 from tests.dashboards.shift import CUT_OFF_GATEWAY, Shift
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 MODELS = build_all(DashboardSettings())
+# both languages: the Chinese dashboards' queries carry Chinese column aliases
+EVERY_LANGUAGE = build_every_language(DashboardSettings())
 # what an operator selects: All, several values, or one machine
 SELECTIONS: dict[str, list[dict[str, Sequence[str] | str]]] = {
     "plant-overview.json": [{"site": ALL, "line": ALL, "machine": ALL},
@@ -53,9 +58,10 @@ def assert_has_columns(result: TargetResult) -> None:
         assert any(v is not None for v in values), f"{result.title}: {column} all null"
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(SELECTIONS))
-def test_every_panel_returns_its_columns(shift: Shift, name: str) -> None:
-    model = MODELS[name]
+def test_every_panel_returns_its_columns(shift: Shift, name: str, lang: Lang) -> None:
+    model = EVERY_LANGUAGE[lang][name]
     for selection in SELECTIONS[name]:
         results = run_dashboard(model, shift.client, time_range=_window(name, shift),
                                 selection=selection)
@@ -65,9 +71,10 @@ def test_every_panel_returns_its_columns(shift: Shift, name: str) -> None:
             assert_has_columns(result)
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(SELECTIONS))
-def test_template_variables_offer_the_plant(shift: Shift, name: str) -> None:
-    offered = run_variables(MODELS[name], shift.client, SELECTIONS[name][0])
+def test_template_variables_offer_the_plant(shift: Shift, name: str, lang: Lang) -> None:
+    offered = run_variables(EVERY_LANGUAGE[lang][name], shift.client, SELECTIONS[name][0])
     plant = shift.result.plant
     expected: Mapping[str, set[str]] = {
         "site": {s.id for s in plant.sites}, "line": {m.line for m in plant.machines},
@@ -95,3 +102,27 @@ def test_preview_draws_every_dashboard(shift: Shift, tmp_path: Path,
         image = matplotlib.image.imread(path)
         assert image.shape[1] == 1440 and image.shape[0] > 600  # 18 in at 80 dpi
         assert image.std() > 0.05  # something was drawn, not a blank page
+
+
+def test_chinese_preview_draws_with_the_cjk_font(shift: Shift, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`--lang zh-CN` draws the Chinese dashboards: with the CJK font, the picture
+    differs from the English one (the texts) and nothing falls back to empty boxes."""
+    end = dt.datetime.fromtimestamp(shift.wall_end_ms / 1000, dt.UTC)
+    hours = (shift.wall_end_ms - shift.result.t_start_ms) / 3_600_000
+    common = ["--influx-url", shift.client.url, "--database", shift.database,
+              "--end", end.isoformat(), "--hours", f"{hours:.6f}"]
+    with warnings.catch_warnings():
+        # matplotlib warns "Glyph ... missing from font(s)" for a character it cannot draw
+        warnings.simplefilter("error")
+        assert main(["dashboards", "preview", str(tmp_path / "zh"), "--lang", "zh-CN",
+                     *common]) == 0
+    assert main(["dashboards", "preview", str(tmp_path / "en"), *common]) == 0
+    capsys.readouterr()
+    name = "plant-overview.png"
+    chinese = matplotlib.image.imread(tmp_path / "zh" / name)
+    english = matplotlib.image.imread(tmp_path / "en" / name)
+    assert chinese.shape[1] == 1440 and chinese.std() > 0.05
+    assert chinese.shape != english.shape or (chinese != english).any()
+    assert sorted(p.name for p in (tmp_path / "zh").glob("*.png")) == \
+        sorted(n.replace(".json", ".png") for n in MODELS)

@@ -74,11 +74,14 @@ def test_dry_run_lists_every_object_and_sends_nothing(capsys: pytest.CaptureFixt
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail
     assert main(["dashboards", "push", "--dry-run", "--url", closed]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[4] for line in out[:2 + len(DASHBOARDS)]] == [
-        "folder", "datasource", *["dashboard"] * len(DASHBOARDS)]
+    n = len(DASHBOARDS)
+    kinds = [line.split()[4] for line in out[:2 + 2 * n + 1]]
+    assert kinds == ["folder", "datasource", *["dashboard"] * n, "folder", *["dashboard"] * n]
     assert "plantstream-overview" in out[2] and "plantstream-gateways" in out[5]
+    assert "plantstream-zh-cn" in out[2 + n] and "PlantStream（中文）" in out[2 + n]
+    assert "plantstream-overview-zh-cn" in out[3 + n] and "工厂总览" in out[3 + n]
     # then every alert rule of the plant (deploy/config/plant.toml), by uid
-    first_rule = 2 + len(DASHBOARDS)
+    first_rule = 3 + 2 * n
     rules = [line.split()[6] for line in out[first_rule:-1]]
     assert all(line.split()[4:6] == ["alert", "rule"] for line in out[first_rule:-1])
     assert {"ps-gw-silent-gw-line-1", "ps-long-stop-suzhou-1", "ps-oee-line-1",
@@ -143,7 +146,8 @@ def test_export_writes_the_provisioning_tree(tmp_path: Path,
     assert main(["dashboards", "export", str(tmp_path)]) == 0
     for relative, content in provisioning_files(SETTINGS).items():
         assert (tmp_path / relative).read_text(encoding="utf-8") == content
-    assert len(capsys.readouterr().out.splitlines()) == 2 + len(DASHBOARDS) + 3  # + alerting
+    # 2 yaml, the dashboards in 2 languages, 3 alerting files
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 2 * len(DASHBOARDS) + 3
 
 
 class _RuleStore(BaseHTTPRequestHandler):

@@ -161,3 +161,31 @@ def test_jurisdiction_panels_show_the_hand_computed_evaluation(shift: Shift) -> 
     values = dict(zip(headroom.series[0].columns, headroom.series[0].values[0], strict=True))
     assert values["quota"] == 12000.0 and values["warning"] == 1  # yellow
     assert values["headroom to date"] == pytest.approx(12000 - 921.75)
+
+
+def test_chinese_dashboards_show_the_same_figures(shift: Shift) -> None:
+    """The Chinese dashboards run the same queries (only the column names are Chinese):
+    every panel of both languages returns the same values, column for column."""
+    chinese_models = build_all(DashboardSettings(), "zh-CN")
+    selection = {"site": ALL, "line": ALL, "machine": ALL}
+    for name in ("plant-overview.json", "energy-dual-control.json"):
+        english = run_dashboard(MODELS[name], shift.client, time_range=shift.shift_range,
+                                selection=selection)
+        chinese = run_dashboard(chinese_models[name], shift.client,
+                                time_range=shift.shift_range, selection=selection)
+        assert len(english) == len(chinese)
+        compared = 0
+        for en, zh in zip(english, chinese, strict=True):
+            assert len(en.columns) == len(zh.columns) and en.columns != zh.columns, en.title
+            assert [s.tags for s in en.series] == [s.tags for s in zh.series]
+            for en_series, zh_series in zip(en.series, zh.series, strict=True):
+                assert en_series.values == zh_series.values, (en.title, zh.title)
+                compared += len(en_series.values)
+        assert compared > 10, name
+    # the warning level reads 预警等级 with the official colour names
+    (dual,) = [p for p in chinese_models["plant-overview.json"]["panels"]
+               if p["title"] == "能耗双控"]
+    (warning,) = [o for o in dual["fieldConfig"]["overrides"]
+                  if o["matcher"]["options"] == "预警等级"]
+    (mapping,) = [p["value"] for p in warning["properties"] if p["id"] == "mappings"]
+    assert [o["text"] for o in mapping[0]["options"].values()] == ["绿", "黄", "橙", "红"]

@@ -81,3 +81,16 @@ def test_regulator_view_report_agrees_with_the_stored_history(
     text = subprocess.run(["pdftotext", str(view.pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Demo Precision Parts" in text and "2026-10" in text
+    # `plantstream demo --lang zh-CN`: the demo regulator reads Chinese, so its PDF is
+    zh = tmp_path / "zh"
+    zh.mkdir()
+    (zh / "plant.toml").write_bytes(to_toml(plant))
+    zh_config, zh_token = write_report_config(zh, plant=plant, influx=influxql, year=2026,
+                                              ytd_end=live_day, lang="zh-CN")
+    zh_view = regulator_view(zh_config, zh_token, plant=plant, out_dir=zh / "out",
+                             period="2026-10", days=days[-1:])
+    assert zh_view.digest == view.digest  # the same report: the JSON has no language
+    zh_text = subprocess.run(["pdftotext", str(zh_view.pdf), "-"], capture_output=True,
+                             text=True, check=True).stdout
+    assert "综合能源消费量" in zh_text and "2026年10月" in zh_text and "预警等级" in zh_text
+    assert "Energy report" not in zh_text

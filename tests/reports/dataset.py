@@ -171,6 +171,7 @@ id = "ningbo-park"
 name = "Ningbo industrial park"
 token_sha256 = "{h['park']}"
 scope = ["site-a"]
+lang = "zh-CN"
 
 [[regulators]]
 id = "old-platform"

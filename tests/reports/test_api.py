@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import hashlib
+import io
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,8 +38,11 @@ class Api:
     audit: Path
     config: Path
 
-    def get(self, path: str, token: str | None = None, **params: str) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {TOKENS[token]}"} if token else {}
+    def get(self, path: str, token: str | None = None, *,
+            headers: dict[str, str] | None = None, **params: str) -> httpx.Response:
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {TOKENS[token]}"
         return httpx.get(f"{self.base}{path}", params=params, headers=headers, timeout=60)
 
 
@@ -137,8 +143,41 @@ def test_the_same_report_twice_has_the_same_hash(api: Api) -> None:
     second = api.get(REPORT, "park", scope="site-a", period="2026-10")
     assert first.content == second.content
     csv = api.get(REPORT, "zj", scope="site-a", period="2026-10", format="csv")
-    assert csv.text.splitlines()[1] == f"content_sha256,{first.headers['x-content-sha256']}"
-    assert "energy.controlled_total_tce,6.11258" in csv.text.splitlines()
+    rows = list(csv_module.reader(io.StringIO(csv.text)))
+    assert rows[1][:2] == ["content_sha256", first.headers["x-content-sha256"]]
+    assert ["energy.controlled_total_tce", "6.11258"] in [r[:2] for r in rows]
+
+
+def test_language_per_regulator_or_accept_language(api: Api, tmp_path: Path) -> None:
+    """The Ningbo park office is configured for zh-CN, the Zhejiang platform is not; a
+    request's Accept-Language overrides either. The JSON and hash never change."""
+    def pull(token: str, fmt: str, accept: str | None = None) -> httpx.Response:
+        r = api.get(REPORT, token, scope="site-a", period="2026-10", format=fmt,
+                    headers={"Accept-Language": accept} if accept else {})
+        assert r.status_code == 200, r.text
+        return r
+
+    answers = {
+        ("park", None): "zh-CN", ("zj", None): "en", ("park", "en-US,en;q=0.9"): "en",
+        ("zj", "zh-CN,zh;q=0.9,en;q=0.8"): "zh-CN", ("zj", "fr"): "en",
+        ("park", "fr, de;q=0.5"): "zh-CN"}
+    digests = set()
+    for (token, accept), lang in answers.items():
+        r = pull(token, "csv", accept)
+        assert r.headers["content-language"] == lang
+        assert "Accept-Language" in r.headers["vary"]
+        header = next(csv_module.reader(io.StringIO(r.text)))
+        assert header == (["字段", "数值", "说明"] if lang == "zh-CN"
+                          else ["field", "value", "label"]), (token, accept)
+        digests.add(r.headers["x-content-sha256"])
+    json_en, json_zh = pull("zj", "json"), pull("zj", "json", "zh-CN")
+    assert json_en.content == json_zh.content and "content-language" not in json_zh.headers
+    assert digests == {json_en.headers["x-content-sha256"]}
+    pdf = pull("zj", "pdf", "zh-CN")
+    (tmp_path / "zh.pdf").write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", str(tmp_path / "zh.pdf"), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "综合能源消费量" in text and "能耗双控考核量" in text
 
 
 def test_realtime_feed(api: Api) -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from plantstream.cli import main
 from plantstream.devstack.services import InfluxD
+from plantstream.i18n import fonts
 from plantstream.reports import (
     LoadedConfig,
     Source,
@@ -22,6 +27,8 @@ from plantstream.reports import (
     report_json,
     verify,
 )
+from plantstream.reports.labels import FIELDS
+from plantstream.reports.model import Report
 from plantstream.reports.pdf import report_pdf
 from plantstream.rollups.energy import rollup_daily
 from plantstream.store.influxql import InfluxQL
@@ -67,13 +74,98 @@ def test_csv_carries_the_json_hash_and_every_figure(loaded: LoadedConfig,
     report = build_report(loaded, source, scope_id="site-a", period=parse_period("2026-10"),
                           today=TODAY)
     body, digest = report_csv(report)
-    rows = dict(line.split(",", 1) for line in body.decode().splitlines()[1:])
+    header, *lines = csv.reader(io.StringIO(body.decode()))
+    assert header == ["field", "value", "label"]
+    rows = {field: value for field, value, _ in lines}
+    labels = {field: label for field, _, label in lines}
     assert rows["content_sha256"] == digest == report_json(report)[1]
     assert rows["energy.controlled_total_tce"] == "6.11258"
     assert rows["energy.carriers[electricity].quantity"] == "46500.0"
     assert rows["products[widget].best_grade"] == "1"
     assert rows["products[gadget].grades.1"] == ""  # a grade the standard does not define
     assert rows["data_quality.meters[site-a/m2/electricity].passes"] == "false"
+    assert labels["energy.carriers[electricity].quantity"] == \
+        "energy / by carrier / electricity / physical quantity"
+    # in Chinese: the same fields, values and hash; the header and labels in Chinese
+    zh_body, zh_digest = report_csv(report, "zh-CN")
+    zh_header, *zh_lines = csv.reader(io.StringIO(zh_body.decode()))
+    assert zh_digest == digest and zh_header == ["字段", "数值", "说明"]
+    assert [(f, v) for f, v, _ in zh_lines] == [(f, v) for f, v, _ in lines]
+    zh_labels = {field: label for field, _, label in zh_lines}
+    assert zh_labels["energy.controlled_total_tce"] == "能源消费 / 能耗双控考核量（吨标准煤）"
+    assert zh_labels["energy.total_comprehensive_tce"] == \
+        "能源消费 / 综合能源消费量（吨标准煤）"
+    assert zh_labels["energy.carriers[electricity].quantity"] == "能源消费 / 分品种 / 电力 / 实物量"
+    assert zh_labels["financials.months_detail[2026-10].intensity_tce_per_10k_yuan"] == \
+        "经济指标 / 分月 / 2026年10月 / 单位增加值能耗（吨标准煤/万元）"
+    assert zh_labels["data_quality.meters[site-a/m2/electricity].passes"] == \
+        "数据质量 / 计量器具 / site-a/m2/电力 / 是否合格"
+    english = set(FIELDS.values())  # every part a field name gives is in Chinese
+    untranslated = [label for label in zh_labels.values()
+                    if any(part in english for part in label.split(" / "))]
+    assert not untranslated, untranslated[:5]
+
+
+def _pdf_text(pdf: Path) -> str:
+    return subprocess.run([shutil.which("pdftotext") or "pdftotext", "-layout", str(pdf), "-"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_chinese_pdf_has_the_official_terms_and_the_same_figures(
+        loaded: LoadedConfig, source: Source, tmp_path: Path) -> None:
+    report = build_report(loaded, source, scope_id="site-a", period=parse_period("2026-10"),
+                          today=TODAY)
+    _, digest = report_json(report)
+    pdf = tmp_path / "report-zh.pdf"
+    pdf.write_bytes(report_pdf(report, digest, "zh-CN"))
+    fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True,
+                           text=True, timeout=60)
+    assert "DroidSansFallback" in fonts.stdout and "CID TrueType" in fonts.stdout
+    assert fonts.stderr == ""  # no "Mismatch between font type and embedded font file"
+    assert all(line.split()[-5] == "yes" for line in fonts.stdout.splitlines()[2:])  # emb
+    text = _pdf_text(pdf)
+    for label in ("能源报告", "报告期 2026年10月", "2026年10月1日 至 2026年11月1日（不含）",
+                  "能耗双控考核量", "综合能源消费量", "其中：原料用能（不纳入考核）",
+                  "可再生能源电力", "单位增加值能耗（可比价）", "单位产值能耗",
+                  "6.113 吨标准煤", "7.326 吨标准煤", "0.0509 吨标准煤/万元",
+                  "61.540 / 100.000 吨标准煤", "预警等级", "红",
+                  "46,500.000 千瓦时", "电力", "天然气", "立方米", "分品种能耗",
+                  "2026年累计用能与年度指标", "分月单位增加值能耗与目标", "10月",
+                  "单位产品能耗与限额等级", "1.3375", "数据质量", "计算方法", "当量值", digest):
+        assert label in text, label
+    for english in ("Energy report", "Controlled total", "Warning level", "Headline",
+                    "Methodology", "tce", "RED"):
+        assert english not in text, english
+    english_text = _pdf_text(_english_pdf(report, digest, tmp_path))
+    assert not re.search("[\u3400-\u9fff]", english_text)  # the English PDF stays English
+
+
+def _english_pdf(report: Report, digest: str, tmp_path: Path) -> Path:
+    pdf = tmp_path / "report-en.pdf"
+    pdf.write_bytes(report_pdf(report, digest))
+    return pdf
+
+
+def test_a_missing_cjk_font_is_a_clear_error(loaded: LoadedConfig, source: Source,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    report = build_report(loaded, source, scope_id="site-a", period=parse_period("2026-10"),
+                          today=TODAY)
+    monkeypatch.setattr(fonts, "_registered_family", _uncached(fonts._registered_family))
+    monkeypatch.setattr(fonts, "cjk_font_path", _uncached(fonts.cjk_font_path))
+    monkeypatch.setenv(fonts.CJK_FONT_ENV, str(tmp_path / "nowhere.ttf"))
+    with pytest.raises(fonts.FontMissingError, match="fonts-droid-fallback"):
+        report_pdf(report, "0" * 64, "zh-CN")
+    ttc = tmp_path / "NotoSansCJK-Regular.ttc"
+    ttc.write_bytes(b"not a font")
+    monkeypatch.setenv(fonts.CJK_FONT_ENV, str(ttc))
+    with pytest.raises(fonts.FontMissingError, match=r"no \.ttf file"):
+        report_pdf(report, "0" * 64, "zh-CN")
+    assert report_pdf(report, "0" * 64).startswith(b"%PDF")  # English needs no CJK font
+
+
+def _uncached(cached: Any) -> Any:
+    return cached.__wrapped__
 
 
 def test_cli_writes_the_same_report(config_path: Path, loaded: LoadedConfig, source: Source,
@@ -87,6 +179,18 @@ def test_cli_writes_the_same_report(config_path: Path, loaded: LoadedConfig, sou
     assert main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--format",
                  "pdf", "-o", str(pdf), "--config", str(config_path)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
+    zh = tmp_path / "october-zh.pdf"
+    assert main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--format",
+                 "pdf", "--lang", "zh-CN", "-o", str(zh), "--config", str(config_path)]) == 0
+    assert "综合能源消费量" in _pdf_text(zh)
+    zh_json = tmp_path / "october-zh.json"
+    assert main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--lang",
+                 "zh", "-o", str(zh_json), "--config", str(config_path)]) == 0
+    assert zh_json.read_bytes() == out.read_bytes()  # the JSON has no language
+    with pytest.raises(SystemExit):
+        main(["reports", "energy", "--site", "site-a", "--period", "2026-10", "--lang", "fr",
+              "--config", str(config_path)])
+    assert "unsupported language 'fr'" in capsys.readouterr().err
     assert main(["reports", "check", "--config", str(config_path)]) == 0
     assert "InfluxDB" in capsys.readouterr().out
     # an unknown key in the configuration is an error naming it
