@@ -14,6 +14,7 @@ aiomqtt client can publish, for a bounded number of seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from plantstream.wire import (
     encode,
 )
 
-__all__ = ["LoadShape", "bench_plant", "generate_batches", "generate_naive"]
+__all__ = ["LoadShape", "backlog", "bench_plant", "generate_batches", "generate_naive"]
 
 SITE = "bench-site"
 
@@ -69,6 +70,16 @@ def bench_plant(shape: LoadShape) -> PlantConfig:
 
 
 def _batch(shape: LoadShape, g: int, seq: int, t_start: int) -> Batch:
+    return Batch(v=1, site=SITE, gateway=shape.gateway(g), seq=seq, t_start_ms=t_start,
+                 t_end_ms=t_start + shape.interval_ms,
+                 machines=list(_machines(shape, g, seq % _VARIANTS)))
+
+
+_VARIANTS = 32  # distinct sample tables per gateway (built once: the load stays cheap)
+
+
+@functools.cache
+def _machines(shape: LoadShape, g: int, seq: int) -> tuple[MachineInterval, ...]:
     step = shape.interval_ms // shape.samples
     offsets = [i * step for i in range(shape.samples)]
     machines = []
@@ -84,8 +95,22 @@ def _batch(shape: LoadShape, g: int, seq: int, t_start: int) -> Batch:
                                raw_start=float(seq), raw_end=seq + 0.01,
                                covered_ms=shape.interval_ms)],
             samples=signals))
-    return Batch(v=1, site=SITE, gateway=shape.gateway(g), seq=seq, t_start_ms=t_start,
-                 t_end_ms=t_start + shape.interval_ms, machines=machines)
+    return tuple(machines)
+
+
+def backlog(shape: LoadShape, root: str, messages: int, *, t_end_ms: int,
+            seq0: int = 1_000_000) -> list[tuple[str, bytes]]:
+    """`messages` encoded batches (topic, payload), round robin over the gateways, in
+    consecutive intervals that end at `t_end_ms`."""
+    topics = Topics(root=root)
+    names = [topics.gateway(site=SITE, gateway=shape.gateway(g)).batch
+             for g in range(shape.gateways)]
+    per_gateway = -(-messages // shape.gateways)
+    t0 = t_end_ms - per_gateway * shape.interval_ms
+    return [(names[i % shape.gateways],
+             encode(_batch(shape, i % shape.gateways, seq0 + i // shape.gateways,
+                           t0 + (i // shape.gateways) * shape.interval_ms)))
+            for i in range(messages)]
 
 
 async def _generate(port: int, root: str, shape: LoadShape, seconds: float, window: int,
