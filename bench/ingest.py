@@ -63,6 +63,7 @@ from plantstream.ingest.config import BatchingConfig, InfluxConfig, IngestConfig
 from plantstream.ingest.conflicts import content_hash
 from plantstream.ingest.points import batch_lines, component_lines
 from plantstream.store.influxql import InfluxQL
+from plantstream.store.samples import count_samples
 from plantstream.store.writer import LineWriter
 from plantstream.topics import Topics
 
@@ -94,11 +95,9 @@ def _cpu_s(pid: int) -> float:
 
 
 def _stored_samples(influx: InfluxQL, start_ms: int, stop_ms: int | None = None) -> int:
-    """Samples stored in `sample` in [start_ms, stop_ms): the `samples` field of the
-    `batch` points stored there is what each batch held; the query counts the values."""
+    """Samples stored in `sample` in [start_ms, stop_ms) (every signal's values)."""
     stop = f" AND time < {stop_ms}ms" if stop_ms is not None else ""
-    return int(influx.scalar(f'SELECT count("value") FROM "sample" WHERE time >= '
-                             f'{start_ms}ms{stop}') or 0)
+    return count_samples(influx, f"time >= {start_ms}ms{stop}")
 
 
 # --------------------------------------------------------------------------- ceiling

@@ -105,7 +105,7 @@ def build(settings: DashboardSettings) -> dict[str, Any]:
             overrides=[_colour("good", "green"), _colour("scrap", "red"),
                        _colour("rework", "orange")]),
         panel(g, "timeseries", "Power", [target(
-            'SELECT mean("value") AS "power" FROM "sample" WHERE "signal" = \'power_kw\' AND '
+            'SELECT mean("power_kw") AS "power" FROM "sample" WHERE '
             f'{MACHINE_FILTER} GROUP BY time($__interval), "machine" fill(none)',
             alias="$tag_machine")], w=8, h=8, unit="kwatt", minimum=0,
             description="Mean electrical power from the raw `power_kw` samples."),
