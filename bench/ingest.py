@@ -204,8 +204,11 @@ def _naive_array(broker: Mosquitto, url: str, *, prepare: bool,
 # --------------------------------------------------------------------------- ingest
 
 
-def _start_ingest(config: Path, log_path: Path, *, workers: int = 1) -> subprocess.Popen[bytes]:
+def _start_ingest(config: Path, log_path: Path, *,
+                  workers: int = 1) -> tuple[subprocess.Popen[bytes], float]:
+    """The ingest process, and when its first worker subscribed (monotonic)."""
     log_path.write_bytes(b"")
+    first = 0.0
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "plantstream.cli", "-v", "ingest", "run", "--config",
@@ -213,13 +216,15 @@ def _start_ingest(config: Path, log_path: Path, *, workers: int = 1) -> subproce
             stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 60
-    while log_path.read_text(errors="replace").count(" subscribed on ") < workers:
+    while (n := log_path.read_text(errors="replace").count(" subscribed on ")) < workers:
+        if n and not first:
+            first = time.monotonic()
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()
             raise RuntimeError(f"ingest did not start; see {log_path}")
         time.sleep(0.01)
-    return process
+    return process, first or time.monotonic()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -291,7 +296,7 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
     config = _ingest_config(workdir, broker, url, shape)
     log_path = workdir / "ingest-open.log"
     # the consumers' persistent sessions exist before the backlog is published
-    _stop(_start_ingest(config, log_path, workers=workers))
+    _stop(_start_ingest(config, log_path, workers=workers)[0])
     _naive_array(broker, url, prepare=True)
     messages = max(1, samples // shape.samples_per_batch)
     now = int(time.time() * 1000)
@@ -304,8 +309,7 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
     naive = _naive_array(broker, url, prepare=False, expect=total)
     pids = {"influxd": influxd.pid or 0, "mosquitto": broker.pid or 0}
     others0 = {name: _cpu_s(pid) for name, pid in pids.items()}
-    ingest = _start_ingest(config, log_path, workers=workers)
-    started = time.monotonic()
+    ingest, started = _start_ingest(config, log_path, workers=workers)
     cpu0 = _tree_cpu_s(ingest.pid)
     try:
         with InfluxQL(url=url, database=DATABASE) as influx:
@@ -358,10 +362,10 @@ class _Poller:
 
 
 def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: float,
-               shape: LoadShape) -> dict[str, float]:
+               shape: LoadShape, *, workers: int = 1) -> dict[str, float]:
     url = influxd.url
     config_path = _ingest_config(workdir, broker, url, shape)
-    ingest = _start_ingest(config_path, workdir / "ingest.log")
+    ingest, _ = _start_ingest(config_path, workdir / "ingest.log", workers=workers)
     ctx = mp.get_context("spawn")
     published = ctx.Value("q", 0)
     stored = ctx.Value("q", 0)
@@ -372,7 +376,7 @@ def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: floa
         with InfluxQL(url=url, database=DATABASE) as influx:
             poller = _Poller(influx, since_ms)
             others = {"influxd": influxd.pid or 0, "mosquitto": broker.pid or 0}
-            cpu0 = _cpu_s(ingest.pid)
+            cpu0 = _tree_cpu_s(ingest.pid)
             others0 = {name: _cpu_s(pid) for name, pid in others.items()}
             load.start()
             while published.value == 0 and load.is_alive():
@@ -386,7 +390,7 @@ def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: floa
                     time.monotonic() - poller.last_new < 10.0 and \
                     time.monotonic() - first_publish < seconds + DRAIN_S:
                 time.sleep(0.2)
-            cpu = _cpu_s(ingest.pid) - cpu0
+            cpu = _tree_cpu_s(ingest.pid) - cpu0
             others_cpu = {name: _cpu_s(pid) - others0[name] for name, pid in others.items()}
             elapsed = poller.last_new - first_publish
             samples = _stored_samples(influx, since_ms)
@@ -454,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{shape.signals} signals x {shape.samples} samples every "
                   f"{shape.interval_ms} ms ({shape.samples_per_batch:,} samples per message; "
                   f"offered {offered:,} samples/s), {seconds:.0f} s", flush=True)
-            r = ingest_run(broker, influxd, workdir, seconds, shape)
+            r = ingest_run(broker, influxd, workdir, seconds, shape, workers=workers)
         finally:
             influxd.stop()
             broker.stop()

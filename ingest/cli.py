@@ -10,7 +10,7 @@ import httpx
 
 from plantstream.errors import ConfigError, PlantStreamError
 from plantstream.ingest.config import load_ingest_config
-from plantstream.ingest.worker import IngestWorker
+from plantstream.ingest.worker import IngestWorker, tune_gc
 from plantstream.ingest.workers import run_workers
 from plantstream.mqtt import mqtt_client
 from plantstream.signals import stop_event
@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = stop_event()
         async with IngestWorker(config=config, plant=plant) as worker:
+            tune_gc()
             await stop.wait()
             log.info("ingest: stopping, draining in-flight work")
             await worker.stop(timeout_s=args.drain_timeout)

@@ -20,7 +20,7 @@ from multiprocessing.sharedctypes import SynchronizedArray
 from types import FrameType
 
 from plantstream.ingest.config import load_ingest_config
-from plantstream.ingest.worker import IngestWorker
+from plantstream.ingest.worker import IngestWorker, tune_gc
 from plantstream.signals import stop_event
 
 __all__ = ["run_workers", "split_report"]
@@ -37,6 +37,7 @@ def _child(config_path: str, worker: str, k: int, counts: SynchronizedArray[int]
     async def main() -> None:
         stop = stop_event()
         async with IngestWorker(config=config, plant=plant) as w:
+            tune_gc()
             async def publish() -> None:
                 while True:
                     counts[2 * k], counts[2 * k + 1] = w.stats.messages, w.stats.samples
