@@ -281,6 +281,7 @@ class OpenLoop:
     messages: int
     naive_array_samples_per_s: float
     naive_array_cpu_us: float
+    naive_array_influxd_us: float
     backlog_samples_per_s: float
     stored_samples: int
     stored_batches: int
@@ -306,8 +307,10 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
     total = messages * shape.samples_per_batch
     _publish_all(broker.port, payloads)
     del payloads
-    naive = _naive_array(broker, url, prepare=False, expect=total)
     pids = {"influxd": influxd.pid or 0, "mosquitto": broker.pid or 0}
+    influxd0 = _cpu_s(pids["influxd"])
+    naive = _naive_array(broker, url, prepare=False, expect=total)
+    naive_influxd_us = (_cpu_s(pids["influxd"]) - influxd0) * 1e6 / max(naive["stored"], 1)
     others0 = {name: _cpu_s(pid) for name, pid in pids.items()}
     ingest, started = _start_ingest(config, log_path, workers=workers)
     cpu0 = _tree_cpu_s(ingest.pid)
@@ -331,6 +334,7 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
         samples=total, messages=messages,
         naive_array_samples_per_s=naive["stored"] / max(naive["seconds"], 1e-9),
         naive_array_cpu_us=naive["cpu_s"] * 1e6 / max(naive["stored"], 1),
+        naive_array_influxd_us=naive_influxd_us,
         backlog_samples_per_s=stored / max(elapsed, 1e-9), stored_samples=stored,
         stored_batches=seen, seconds=elapsed, ingest_us_per_sample=cpu * us,
         influxd_us_per_sample=others["influxd"] * us,
@@ -445,7 +449,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"open loop:        backlog of {ol.samples:,} samples in "
                       f"{ol.messages:,} messages, published before timing", flush=True)
                 print(f"  naive array:    {ol.naive_array_samples_per_s:,.0f} samples/s "
-                      f"({ol.naive_array_cpu_us:.2f} us CPU per sample; paho, orjson, "
+                      f"(CPU us per sample: bridge {ol.naive_array_cpu_us:.2f}, influxd "
+                      f"{ol.naive_array_influxd_us:.2f} (incl. its start); paho, orjson, "
                       "f-string wide points, 2 writers)")
                 print(f"  ingest:         {ol.backlog_samples_per_s:,.0f} samples/s "
                       f"({ol.stored_samples:,} samples, {ol.stored_batches:,} batches in "
