@@ -15,10 +15,11 @@ measures in the same run, one after the other (never two at once):
    HTTP writers) and the ingest worker(s) start and are timed until every sample is
    stored -> `naive_array_samples_per_s`, `backlog_samples_per_s`, CPU microseconds per
    sample of ingest and of influxd;
-4. closed loop (latency): one ingest worker process fed by a load generator in another
-   process at the offered rate (10 gateways x 5,000 samples every 100 ms = 500,000
-   samples/s; a slot is skipped only while more than `WINDOW` batches are unstored) for
-   N seconds -> `samples_per_s` (stored over the time from the first publish to the last
+4. closed loop (latency): the ingest worker(s) (`--workers`) fed by a load generator in
+   another process at the offered rate (10 gateways x 5,000 samples every 100 ms =
+   500,000 samples/s; a slot the generator falls behind on, or holds back while more
+   than `WINDOW` batches are unstored, is published late, its lateness counted) for N
+   seconds -> `samples_per_s` (stored over the time from the first publish to the last
    batch seen stored), `p99_latency_s` (batch t_end to the poll that first saw its
    `batch` point; polls every 0.2 s), `lost` (published - stored batches, both loops).
 
