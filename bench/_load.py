@@ -2,8 +2,8 @@
 
 Deterministic: every gateway publishes, for each `interval_ms` slot of the wall clock,
 one wire-format v1 batch of `machines` machines x `signals` signals x `samples`
-samples (values from a fixed table), QoS 1 with aiomqtt. A slot is skipped (the
-gateway sends nothing for it) while more than `window` batches are published but not
+samples (values from a fixed table), QoS 1 with aiomqtt. A slot is held back (the
+gateway sends it later) while more than `window` batches are published but not
 yet stored (the parent polls InfluxDB and shares the stored count): a closed loop, so
 the run measures the ingest's capacity with a bounded queue, not a growing backlog.
 
@@ -14,6 +14,7 @@ aiomqtt client can publish, for a bounded number of seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from plantstream.wire import (
     encode,
 )
 
-__all__ = ["LoadShape", "bench_plant", "generate_batches", "generate_naive"]
+__all__ = ["LoadShape", "backlog", "bench_plant", "generate_batches", "generate_naive"]
 
 SITE = "bench-site"
 
@@ -69,6 +70,16 @@ def bench_plant(shape: LoadShape) -> PlantConfig:
 
 
 def _batch(shape: LoadShape, g: int, seq: int, t_start: int) -> Batch:
+    return Batch(v=1, site=SITE, gateway=shape.gateway(g), seq=seq, t_start_ms=t_start,
+                 t_end_ms=t_start + shape.interval_ms,
+                 machines=list(_machines(shape, g, seq % _VARIANTS)))
+
+
+_VARIANTS = 32  # distinct sample tables per gateway (built once: the load stays cheap)
+
+
+@functools.cache
+def _machines(shape: LoadShape, g: int, seq: int) -> tuple[MachineInterval, ...]:
     step = shape.interval_ms // shape.samples
     offsets = [i * step for i in range(shape.samples)]
     machines = []
@@ -84,8 +95,22 @@ def _batch(shape: LoadShape, g: int, seq: int, t_start: int) -> Batch:
                                raw_start=float(seq), raw_end=seq + 0.01,
                                covered_ms=shape.interval_ms)],
             samples=signals))
-    return Batch(v=1, site=SITE, gateway=shape.gateway(g), seq=seq, t_start_ms=t_start,
-                 t_end_ms=t_start + shape.interval_ms, machines=machines)
+    return tuple(machines)
+
+
+def backlog(shape: LoadShape, root: str, messages: int, *, t_end_ms: int,
+            seq0: int = 1_000_000) -> list[tuple[str, bytes]]:
+    """`messages` encoded batches (topic, payload), round robin over the gateways, in
+    consecutive intervals that end at `t_end_ms`."""
+    topics = Topics(root=root)
+    names = [topics.gateway(site=SITE, gateway=shape.gateway(g)).batch
+             for g in range(shape.gateways)]
+    per_gateway = -(-messages // shape.gateways)
+    t0 = t_end_ms - per_gateway * shape.interval_ms
+    return [(names[i % shape.gateways],
+             encode(_batch(shape, i % shape.gateways, seq0 + i // shape.gateways,
+                           t0 + (i // shape.gateways) * shape.interval_ms)))
+            for i in range(messages)]
 
 
 async def _generate(port: int, root: str, shape: LoadShape, seconds: float, window: int,
@@ -99,18 +124,20 @@ async def _generate(port: int, root: str, shape: LoadShape, seconds: float, wind
                               protocol=aiomqtt.ProtocolVersion.V5,
                               max_queued_outgoing_messages=10_000) as client:
         deadline = time.monotonic() + seconds
+        now = int(time.time() * 1000)
+        last_end = [now - now % shape.interval_ms] * shape.gateways
         while time.monotonic() < deadline:
             now = int(time.time() * 1000)
             t_end = now - now % shape.interval_ms
             for g in range(shape.gateways):
-                if last_end[g] >= t_end or published.value - stored.value >= window:
-                    continue
-                last_end[g] = t_end
-                seq[g] += 1
-                payload = encode(_batch(shape, g, seq[g], t_end - shape.interval_ms))
-                await client.publish(names[g], payload, qos=1)
-                with published.get_lock():
-                    published.value += 1
+                # a slot the generator fell behind on is published late, not skipped
+                while last_end[g] < t_end and published.value - stored.value < window:
+                    last_end[g] += shape.interval_ms
+                    seq[g] += 1
+                    payload = encode(_batch(shape, g, seq[g], last_end[g] - shape.interval_ms))
+                    await client.publish(names[g], payload, qos=1)
+                    with published.get_lock():
+                        published.value += 1
             await asyncio.sleep(0.005)
 
 

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="what to measure")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="how long a sustained-load benchmark runs (default 20)")
+    parser.add_argument("--backlog-samples", type=int, default=5_000_000,
+                        help="ingest: samples published before the open-loop run "
+                             "(0: no open loop; default 5,000,000)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="ingest: worker processes in the open-loop run (default 1)")
     parser.set_defaults(handler=_run)
 
 

@@ -116,8 +116,7 @@ def build(settings: DashboardSettings, lang: Lang = "en") -> dict[str, Any]:
             overrides=[_colour(_("good"), "green"), _colour(_("scrap"), "red"),
                        _colour(_("rework"), "orange"), *tag_headers(lang, "product")]),
         panel(g, "timeseries", _("Power"), [target(
-            f'SELECT mean("value") AS "{_("power")}" FROM "sample" '
-            'WHERE "signal" = \'power_kw\' AND '
+            f'SELECT mean("power_kw") AS "{_("power")}" FROM "sample" WHERE '
             f'{MACHINE_FILTER} GROUP BY time($__interval), "machine" fill(none)',
             alias="$tag_machine")], w=8, h=8, unit="kwatt", minimum=0,
             description=_("Mean electrical power from the raw `power_kw` samples.")),

@@ -25,6 +25,7 @@ from plantstream.edge.agent import EdgeAgent
 from plantstream.i18n import Lang, translator
 from plantstream.i18n.terms import carrier_name, unit_name
 from plantstream.store.influxql import InfluxQL
+from plantstream.store.samples import count_samples
 
 __all__ = ["LiveView", "line_figures", "print_summary"]
 
@@ -182,8 +183,9 @@ def print_summary(*, plant: PlantConfig, influx: InfluxQL, start_ms: int, end_ms
         batch_rate=f"{batches / max(wall_s, 1e-9):,.0f}"))
     console.print(_oee_table(plant, figures, lang))
     console.print(_energy_table(plant, figures, _units(), lang))
-    counts = {s.name: s.values[0][1] for s in influx.query(
-        'SELECT count("value") FROM "sample"; SELECT count("code") FROM "state"; '
+    counts = {"sample": count_samples(influx)}  # schema v2: a field per signal
+    counts |= {s.name: s.values[0][1] for s in influx.query(
+        'SELECT count("code") FROM "state"; '
         'SELECT count("apt_s") FROM "oee_components"; SELECT count("quantity") FROM "energy"; '
         'SELECT count("good") FROM "production"')}
     console.print(_("Data: InfluxDB {url}, database [bold]{database}[/bold] (files under "

@@ -8,11 +8,15 @@ import logging
 
 import httpx
 
-from plantstream.errors import PlantStreamError
+from plantstream.errors import ConfigError, PlantStreamError
 from plantstream.ingest.config import load_ingest_config
-from plantstream.ingest.worker import IngestWorker
+from plantstream.ingest.worker import IngestWorker, tune_gc
+from plantstream.ingest.workers import run_workers
 from plantstream.mqtt import mqtt_client
 from plantstream.signals import stop_event
+from plantstream.store.influxql import InfluxQL
+from plantstream.store.migrate_samples import migrate_samples
+from plantstream.store.writer import LineWriter
 
 __all__ = ["register"]
 
@@ -29,24 +33,53 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                           " e.g. the pod or host name of a replica")
     run.add_argument("--drain-timeout", type=float, default=10.0,
                      help="seconds to finish in-flight work on SIGTERM (default 10)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="worker processes on the shared subscription, ids <worker>-1 .. "
+                          "<worker>-N (default 1: this process, id <worker>)")
     run.set_defaults(handler=_run)
     check = commands.add_parser(
         "check", help="validate config, reach broker and InfluxDB; exit 0/1")
     check.add_argument("--config", required=True, help="ingest configuration (TOML)")
     check.set_defaults(handler=_check)
+    migrate = commands.add_parser(
+        "migrate-samples", help="one-off: rewrite raw samples of schema v1 as schema v2 "
+                                "(docs/schema.md) and drop the v1 series")
+    migrate.add_argument("--config", required=True, help="ingest configuration (TOML)")
+    migrate.add_argument("--keep-v1", action="store_true",
+                         help="write the v2 points but keep the v1 series")
+    migrate.set_defaults(handler=_migrate)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.workers > 64:
+        raise ConfigError(source="--workers", key="workers", reason="1 to 64 processes")
+    if args.workers > 1:
+        return run_workers(args.config, args.workers, worker=args.worker,
+                           drain_timeout=args.drain_timeout)
     config, plant = load_ingest_config(args.config, worker=args.worker)
 
     async def main() -> None:
         stop = stop_event()
         async with IngestWorker(config=config, plant=plant) as worker:
+            tune_gc()
             await stop.wait()
             log.info("ingest: stopping, draining in-flight work")
             await worker.stop(timeout_s=args.drain_timeout)
 
     asyncio.run(main())
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    config, _ = load_ingest_config(args.config)
+    influx = config.influx
+    password = influx.password.reveal() if influx.password else None
+    with InfluxQL(url=influx.url, database=influx.database, username=influx.username,
+                  password=password, timeout_s=max(influx.timeout_s, 300.0)) as q, \
+            LineWriter.from_config(influx) as writer:
+        read, written = migrate_samples(q, writer, drop=not args.keep_v1)
+    print(f"sample: {read:,} schema v1 samples rewritten as {written:,} schema v2 points"
+          + ("" if args.keep_v1 else "; v1 series dropped"))
     return 0
 
 

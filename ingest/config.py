@@ -23,6 +23,8 @@ class BatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_delay_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 200
     # MQTT v5 Receive Maximum: unacknowledged messages the broker may send us
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 1000
+    # micro-batches written concurrently; the next one is decoded and computed meanwhile
+    max_writes_in_flight: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
     max_payload_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
 
 

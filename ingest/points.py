@@ -1,4 +1,4 @@
-"""Line protocol for schema v1 (docs/schema.md), built as plain formatted strings.
+"""Line protocol for docs/schema.md (`sample` in its v2 shape), as plain formatted strings.
 
 influxdb-client's `Point` serialises about 150,000 points/s where a formatted string
 reaches about 1.5 million (DESIGN.md), so bulk points are formatted directly. Tag
@@ -10,7 +10,7 @@ alone, so a redelivered batch rewrites identical points (idempotent writes).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from plantstream.analytics import MachineComponents, StateModel
@@ -18,14 +18,12 @@ from plantstream.config import PlantConfig
 from plantstream.ingest.stops import CORRECTION_TAG, StopCorrection
 from plantstream.store.lineprotocol import escape_string
 from plantstream.store.lineprotocol import format_float as _num
-from plantstream.wire import Batch
+from plantstream.wire import Batch, SignalSamples
 
-__all__ = ["DIRTY", "batch_lines", "component_lines", "correction_lines", "dirty_lines",
-           "dirty_minute_lines", "is_late"]
+__all__ = ["DIRTY", "SAMPLE_SCHEMA", "batch_lines", "component_lines", "correction_lines",
+           "dirty_lines", "dirty_minute_lines", "is_late", "sample_lines"]
 
-
-
-
+SAMPLE_SCHEMA: Final = 2  # `sample`: one point per machine and instant, a field per signal
 DIRTY: Final = "rollup_dirty"  # read by plantstream.rollups.kpi
 DEFAULT_LATE_AFTER_S: Final = 30.0
 _MINUTE_MS: Final = 60_000
@@ -101,13 +99,32 @@ def batch_lines(batch: Batch, plant: PlantConfig, model: StateModel, *, received
         for change in m.changes:
             element, _ = model.element(change.state)
             out.append(f"state,{tags} code={change.state}i,element=\"{element}\" {change.t_ms}")
-        if not raw_samples:
-            continue
-        for s in m.samples:
-            prefix = f"sample,{tags},signal={s.signal} value="
-            out.extend(f"{prefix}{v!r} {t0 + off}"
-                       for off, v in zip(s.offsets_ms, s.values, strict=True) if v is not None)
+        if raw_samples and m.samples:
+            out += sample_lines(f"sample,{tags} ", m.samples, t0)
     return out
+
+
+def sample_lines(prefix: str, signals: Sequence[SignalSamples], t0: int) -> list[str]:
+    """Schema v2 `sample` points of one machine: one point per sample time with a field
+    per signal sampled at that instant (docs/schema.md). Formatted per signal in bulk
+    when the signals share their offsets (the common case), else row by row; a signal
+    named twice at one instant keeps its last value, as the one-point-per-sample schema
+    v1 did."""
+    first = signals[0].offsets_ms
+    if all(s.offsets_ms == first for s in signals) and \
+            len({s.signal for s in signals}) == len(signals) and \
+            not any(None in s.values for s in signals):
+        columns = [[f"{s.signal}={v!r}" for v in s.values] for s in signals]
+        return [f"{prefix}{','.join(row)} {t0 + off}"
+                for off, row in zip(first, zip(*columns, strict=True), strict=True)]
+    rows: dict[int, dict[str, float]] = {}
+    for s in signals:
+        name = s.signal
+        for off, v in zip(s.offsets_ms, s.values, strict=True):
+            if v is not None:
+                rows.setdefault(off, {})[name] = v
+    return [f"{prefix}{','.join(f'{k}={v!r}' for k, v in fields.items())} {t0 + off}"
+            for off, fields in sorted(rows.items())]
 
 
 def is_late(batch: Batch, received_ms: int, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -21,5 +22,14 @@ class InfluxConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     org: str | None = None  # v2
     bucket: str | None = None  # v2
     token: Secret | None = None  # v2
-    gzip: bool = True
+    # compress write bodies; unset: off on loopback (compressing costs the worker and
+    # influxd CPU and saves nothing there), on towards any other host
+    gzip: bool | None = None
+
+    @property
+    def compress(self) -> bool:
+        if self.gzip is not None:
+            return self.gzip
+        host = urlsplit(self.url).hostname or ""
+        return not (host == "localhost" or host == "::1" or host.startswith("127."))
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0

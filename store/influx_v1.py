@@ -31,7 +31,7 @@ class InfluxV1Sink:
     async def write(self, body: bytes) -> None:
         """Write one body of line protocol; raise `StoreError` if it was not stored."""
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.config.gzip:
+        if self.config.compress:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         try:

@@ -35,7 +35,7 @@ class InfluxV2Sink:
         self._client = InfluxDBClient(
             url=self.url, token=config.token.reveal() if config.token else "",
             org=config.org, timeout=int(config.timeout_s * 1000),
-            enable_gzip=config.gzip)
+            enable_gzip=config.compress)
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
         headers = {"Authorization": f"Token {config.token.reveal()}"} if config.token else {}
         self._http = httpx.AsyncClient(timeout=config.timeout_s, headers=headers)

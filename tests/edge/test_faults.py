@@ -22,6 +22,7 @@ from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
 from plantstream.edge.sources.simulator import Simulator
 from plantstream.ingest.worker import IngestWorker
 from plantstream.store.influxql import InfluxQL
+from plantstream.store.samples import count_samples
 from tests.harness import assert_matches_truth, ingest_config, wait_for_batches
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -119,7 +120,7 @@ def test_queue_overflow_sheds_raw_samples_keeps_kpi_data(influxd: InfluxD, datab
     assert result.shed_samples > 0
     assert result.shed_batches == 0  # state, counts and energy were never shed
     _check_truth(result, influxql)
-    stored_samples = int(influxql.scalar('SELECT count("value") FROM "sample"') or 0)
+    stored_samples = count_samples(influxql)
     assert result.samples - result.shed_samples <= stored_samples < result.samples
     shed_reported = influxql.scalar('SELECT max("shed_samples") FROM "gateway_health"')
     assert shed_reported is None or shed_reported <= result.shed_samples
