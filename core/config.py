@@ -181,6 +181,9 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=
     # the shift calendar live KPIs use (breaks and no-shift time outside PBT); None:
     # every instant is planned and the state alone decides
     calendar: ShiftPlan | None = None
+    # the language of the Grafana alert rules (titles, summaries, runbook lines): one per
+    # plant, since rules provisioned twice would fire twice (docs/dashboards.md)
+    alert_lang: Literal["en", "zh-CN"] = "en"
 
     def __post_init__(self) -> None:
         _unique("sites", [s.id for s in self.sites])

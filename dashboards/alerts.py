@@ -25,10 +25,12 @@ from typing import Any, Final, Literal
 from plantstream.config import PlantConfig
 from plantstream.dashboards import energy, gateways, machine, overview
 from plantstream.dashboards._common import OEE
-from plantstream.dashboards._grafana import FOLDER_TITLE
+from plantstream.dashboards._grafana import FOLDER_TITLE, dashboard_uid
 from plantstream.dashboards.catalog import build_all
+from plantstream.dashboards.overview import warning_levels
 from plantstream.dashboards.settings import DashboardSettings
 from plantstream.dashboards.validate import expected_columns
+from plantstream.i18n import N_, Lang, translator
 
 __all__ = [
     "CONTACT_POINT",
@@ -123,6 +125,8 @@ class AlertRule:
     no_data: NoDataState = "OK"
     labels: Mapping[str, str] = field(default_factory=dict)
     threshold_source: str = ""  # the configuration key the threshold comes from
+    lang: Lang = "en"  # the language of title, summary, action and panel
+
 
     def __post_init__(self) -> None:
         problems = []
@@ -184,11 +188,14 @@ class AlertRule:
 
     @property
     def runbook(self) -> str:
-        return f"Open {self.dashboard_title} > {self.panel}. {self.action}"
+        _ = translator(self.lang)
+        return _("Open {dashboard} > {panel}. {action}").format(
+            dashboard=self.dashboard_title, panel=self.panel, action=self.action)
 
     @property
     def dashboard_title(self) -> str:
-        return _DASHBOARD_TITLES.get(self.dashboard_uid, self.dashboard_uid)
+        title = _DASHBOARD_TITLES.get(self.dashboard_uid)
+        return self.dashboard_uid if title is None else translator(self.lang)(title)
 
     def model(self) -> dict[str, Any]:
         """The rule as Grafana's provisioning API and provisioning files take it,
@@ -198,9 +205,12 @@ class AlertRule:
         return rule_model(self)
 
 
+# dashboard uid (in every language) -> its short name in the runbook line
 _DASHBOARD_TITLES: dict[str, str] = {
-    overview.UID: "Plant overview", machine.UID: "Machine",
-    energy.UID: "Energy and dual control", gateways.UID: "Gateways and ingest"}
+    dashboard_uid(uid, lang): title for lang in ("en", "zh-CN") for uid, title in (
+        (overview.UID, N_("Plant overview")), (machine.UID, N_("Machine")),
+        (energy.UID, N_("Energy and dual control")),
+        (gateways.UID, N_("Gateways and ingest")))}
 
 
 def _q(value: str) -> str:
@@ -208,58 +218,67 @@ def _q(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} min"
+def _minutes(seconds: float, lang: Lang) -> str:
+    _ = translator(lang)
+    return _("{minutes} min").format(minutes=f"{seconds / 60:g}")
 
 
 def _gateway_rules(plant: PlantConfig) -> list[AlertRule]:
+    lang: Lang = plant.alert_lang
+    _ = translator(lang)
     rules = []
     limits = {site.id: site.limits for site in plant.sites}  # every gateway's site exists
     for gw in plant.gateways:
         silent_s = int(limits[gw.site].gateway_silent_s)
         rules.append(AlertRule(
-            uid=f"ps-gw-silent-{gw.id}"[:40], title=f"Gateway {gw.id} silent",
+            uid=f"ps-gw-silent-{gw.id}"[:40],
+            title=_("Gateway {gateway} silent").format(gateway=gw.id),
             group="gateways", condition="C", no_data="Alerting",
             nodes=(Query(ref="A", from_s=silent_s, query=(
                        'SELECT count("seq") AS "batches" FROM "batch" WHERE '
                        f'"gateway" = {_q(gw.id)} AND $timeFilter')),
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="lt", value=1)),
-            summary=f"No batch from gateway {gw.id} (site {gw.site}) for "
-                    f"{_minutes(silent_s)}.",
-            action="Check the gateway's power, its 5G link and `systemctl status "
-                   "plantstream-edge` on it; its disk queue keeps the data, nothing is lost "
-                   "until the queue is full (shed samples).",
-            dashboard_uid=gateways.UID, panel="Gateways: last batch",
+            summary=_("No batch from gateway {gateway} (site {site}) for {duration}.").format(
+                gateway=gw.id, site=gw.site, duration=_minutes(silent_s, lang)),
+            action=_("Check the gateway's power, its 5G link and `systemctl status "
+                     "plantstream-edge` on it; its disk queue keeps the data, nothing is "
+                     "lost until the queue is full (shed samples)."),
+            dashboard_uid=dashboard_uid(gateways.UID, lang), panel=_("Gateways: last batch"),
             labels={"site": gw.site, "gateway": gw.id, "severity": "critical"},
-            threshold_source=f"sites[{gw.site}].limits.gateway_silent_s"))
+            threshold_source=f"sites[{gw.site}].limits.gateway_silent_s", lang=lang))
     for site in plant.sites:
         age = site.limits.backlog_age_s
         rules.append(AlertRule(
-            uid=f"ps-gw-backlog-{site.id}"[:40], title=f"Gateway backlog too old ({site.id})",
+            uid=f"ps-gw-backlog-{site.id}"[:40],
+            title=_("Gateway backlog too old ({site})").format(site=site.id),
             group="gateways", condition="C",
             nodes=(Query(ref="A", from_s=600, query=(
                        'SELECT max("backlog_age_s") AS "backlog age" FROM "gateway_health" '
                        f'WHERE "site" = {_q(site.id)} AND $timeFilter GROUP BY "gateway"')),
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt", value=age)),
-            summary=f"A gateway of {site.id} reports a disk-queue backlog older than "
-                    f"{_minutes(age)}: its uplink is down or too slow.",
-            action="Check the gateway's uplink (5G signal, broker reachability, PUBACK "
-                   "failures in its health); the backlog drains by itself once the link "
-                   "is back.",
-            dashboard_uid=gateways.UID, panel="Backlog",
+            summary=_("A gateway of {site} reports a disk-queue backlog older than "
+                      "{duration}: its uplink is down or too slow.").format(
+                site=site.id, duration=_minutes(age, lang)),
+            action=_("Check the gateway's uplink (5G signal, broker reachability, PUBACK "
+                     "failures in its health); the backlog drains by itself once the link "
+                     "is back."),
+            dashboard_uid=dashboard_uid(gateways.UID, lang), panel=_("Backlog"),
             labels={"site": site.id, "severity": "warning"},
-            threshold_source=f"sites[{site.id}].limits.backlog_age_s"))
+            threshold_source=f"sites[{site.id}].limits.backlog_age_s", lang=lang))
     return rules
 
 
 def _production_rules(plant: PlantConfig) -> list[AlertRule]:
+    lang: Lang = plant.alert_lang
+    _ = translator(lang)
     rules = []
     for site in plant.sites:
         minutes = site.limits.long_stop_min
         rules.append(AlertRule(
-            uid=f"ps-long-stop-{site.id}"[:40], title=f"Machine stopped too long ({site.id})",
+            uid=f"ps-long-stop-{site.id}"[:40],
+            title=_("Machine stopped too long ({site})").format(site=site.id),
             group="production", condition="C",
             for_s=int(minutes * 60) - LONG_STOP_WINDOW_S,
             nodes=(Query(ref="A", from_s=LONG_STOP_WINDOW_S, query=(
@@ -268,17 +287,19 @@ def _production_rules(plant: PlantConfig) -> list[AlertRule]:
                        'GROUP BY "line", "machine"')),
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt", value=0.99)),
-            summary=f"A machine of {site.id} has been in a downtime element (ADET) for "
-                    f"{minutes:g} minutes of planned busy time.",
-            action="Call maintenance for the machine; record the stop reason on the "
-                   "terminal so the state code says why.",
-            dashboard_uid=overview.UID, panel="Machine states now",
+            summary=_("A machine of {site} has been in a downtime element (ADET) for "
+                      "{minutes} minutes of planned busy time.").format(
+                site=site.id, minutes=f"{minutes:g}"),
+            action=_("Call maintenance for the machine; record the stop reason on the "
+                     "terminal so the state code says why."),
+            dashboard_uid=dashboard_uid(overview.UID, lang), panel=_("Machine states now"),
             labels={"site": site.id, "severity": "critical"},
-            threshold_source=f"sites[{site.id}].limits.long_stop_min"))
+            threshold_source=f"sites[{site.id}].limits.long_stop_min", lang=lang))
     for line in plant.lines:
         where = f'"line" = {_q(line.id)} AND $timeFilter'
         rules.append(AlertRule(
-            uid=f"ps-oee-{line.id}"[:40], title=f"OEE of line {line.id} below target",
+            uid=f"ps-oee-{line.id}"[:40],
+            title=_("OEE of line {line} below target").format(line=line.id),
             group="production", condition="C",
             nodes=(Query(ref="A", from_s=OEE_WINDOW_S, query=(
                        f'SELECT {OEE} AS "oee" FROM "oee_components" WHERE {where}')),
@@ -289,26 +310,30 @@ def _production_rules(plant: PlantConfig) -> list[AlertRule]:
                    Reduce(ref="Q", expression="P"),
                    MathExpr(ref="C", expression=(
                        f"$B < {line.oee_target:g} && $Q >= {OEE_MIN_PLANNED_S}"))),
-            summary=f"OEE of line {line.id} over the last hour is below its target "
-                    f"{line.oee_target:.0%} (hours with under 30 min planned busy time "
-                    "are not judged).",
-            action="In the line's row, low availability means stops (see Six big "
-                   "losses), low performance a slow machine, low quality scrap; click "
-                   "through to the machine.",
-            dashboard_uid=overview.UID, panel="OEE by line",
+            summary=_("OEE of line {line} over the last hour is below its target "
+                      "{target} (hours with under 30 min planned busy time are not "
+                      "judged).").format(line=line.id, target=f"{line.oee_target:.0%}"),
+            action=_("In the line's row, low availability means stops (see Six big "
+                     "losses), low performance a slow machine, low quality scrap; click "
+                     "through to the machine."),
+            dashboard_uid=dashboard_uid(overview.UID, lang), panel=_("OEE by line"),
             labels={"site": line.site, "line": line.id, "severity": "warning"},
-            threshold_source=f"lines[{line.id}].oee_target"))
+            threshold_source=f"lines[{line.id}].oee_target", lang=lang))
     return rules
 
 
 def _energy_rules(plant: PlantConfig) -> list[AlertRule]:
+    lang: Lang = plant.alert_lang
+    _ = translator(lang)
     rules = []
     for site in plant.sites:
         level = site.limits.dual_control_level
+        level_name = warning_levels(lang)[WARNING_CODES[level]][0]
         where = f'"site" = {_q(site.id)} AND $timeFilter'
         rules.append(AlertRule(
             uid=f"ps-dual-control-{site.id}"[:40],
-            title=f"Dual-control warning {level} or worse ({site.id})",
+            title=_("Dual-control warning {level} or worse ({site})").format(
+                level=level_name, site=site.id),
             group="energy", condition="C",
             nodes=(Query(ref="A", from_s=2 * 86_400, query=(
                        'SELECT last("warning_code") AS "warning" FROM "dual_control" '
@@ -316,16 +341,18 @@ def _energy_rules(plant: PlantConfig) -> list[AlertRule]:
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt",
                              value=WARNING_CODES[level] - 0.5)),
-            summary=f"The dual-control warning of {site.id} is {level} or worse: the "
-                    "year's consumption is heading over the quota or the intensity target.",
-            action="Tell the energy manager; review the year-to-date trajectory and the "
-                   "largest consumers before the regulator's next report.",
-            dashboard_uid=energy.UID, panel="Dual-control warning",
+            summary=_("The dual-control warning of {site} is {level} or worse: the year's "
+                      "consumption is heading over the quota or the intensity "
+                      "target.").format(site=site.id, level=level_name),
+            action=_("Tell the energy manager; review the year-to-date trajectory and the "
+                     "largest consumers before the regulator's next report."),
+            dashboard_uid=dashboard_uid(energy.UID, lang), panel=_("Dual-control warning"),
             labels={"site": site.id, "severity": "warning"},
-            threshold_source=f"sites[{site.id}].limits.dual_control_level"))
+            threshold_source=f"sites[{site.id}].limits.dual_control_level", lang=lang))
         silent_min = int(site.limits.meter_silent_s // 60)
         rules.append(AlertRule(
-            uid=f"ps-meter-silent-{site.id}"[:40], title=f"Energy meter silent ({site.id})",
+            uid=f"ps-meter-silent-{site.id}"[:40],
+            title=_("Energy meter silent ({site})").format(site=site.id),
             group="energy", condition="C",
             nodes=(Query(ref="A", from_s=METER_LOOKBACK_S, query=(
                        f'SELECT moving_average(count("quantity"), {silent_min}) AS "readings" '
@@ -339,37 +366,41 @@ def _energy_rules(plant: PlantConfig) -> list[AlertRule]:
                    Reduce(ref="B", expression="A"),
                    Reduce(ref="H", expression="G"),
                    MathExpr(ref="C", expression="$B < 0.001 && $H > 0")),
-            summary=f"An energy meter of {site.id} sent no reading for {silent_min} min "
-                    "while its machine's gateway kept reporting.",
-            action="Check the meter's wiring, Modbus address and the gateway's source "
-                   "errors; energy of the gap is not measured (its coverage shows it).",
-            dashboard_uid=machine.UID, panel="Energy",
+            summary=_("An energy meter of {site} sent no reading for {duration} while its "
+                      "machine's gateway kept reporting.").format(
+                site=site.id, duration=_minutes(silent_min * 60, lang)),
+            action=_("Check the meter's wiring, Modbus address and the gateway's source "
+                     "errors; energy of the gap is not measured (its coverage shows it)."),
+            dashboard_uid=dashboard_uid(machine.UID, lang), panel=_("Energy"),
             labels={"site": site.id, "severity": "warning"},
-            threshold_source=f"sites[{site.id}].limits.meter_silent_s"))
+            threshold_source=f"sites[{site.id}].limits.meter_silent_s", lang=lang))
         rules.append(AlertRule(
-            uid=f"ps-meter-reset-{site.id}"[:40], title=f"Energy meter reset ({site.id})",
+            uid=f"ps-meter-reset-{site.id}"[:40],
+            title=_("Energy meter reset ({site})").format(site=site.id),
             group="energy", condition="C",
             nodes=(Query(ref="A", from_s=900, query=(
                        'SELECT sum("resets") AS "resets" FROM "energy" '
                        f'WHERE {where} GROUP BY "machine", "carrier"')),
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt", value=0)),
-            summary=f"An energy meter of {site.id} went backwards (register reset or "
-                    "replaced) in the last 15 minutes.",
-            action="Confirm with maintenance whether the meter was replaced or reset; "
-                   "the edge counted the reset and the energy of that interval from the "
-                   "new base, check the raw registers if the regulator asks.",
-            dashboard_uid=machine.UID, panel="Energy",
+            summary=_("An energy meter of {site} went backwards (register reset or "
+                      "replaced) in the last 15 minutes.").format(site=site.id),
+            action=_("Confirm with maintenance whether the meter was replaced or reset; "
+                     "the edge counted the reset and the energy of that interval from the "
+                     "new base, check the raw registers if the regulator asks."),
+            dashboard_uid=dashboard_uid(machine.UID, lang), panel=_("Energy"),
             labels={"site": site.id, "severity": "warning"},
-            threshold_source="(any reset)"))
+            threshold_source="(any reset)", lang=lang))
     return rules
 
 
 def _ingest_rules(plant: PlantConfig) -> list[AlertRule]:
+    lang: Lang = plant.alert_lang
+    _ = translator(lang)
     limits = plant.ingest_limits
     return [
         AlertRule(
-            uid="ps-dead-letters", title="Dead letters arriving", group="ingest",
+            uid="ps-dead-letters", title=_("Dead letters arriving"), group="ingest",
             condition="C",
             nodes=(Query(ref="A", from_s=600, query=(
                        'SELECT sum("count") AS "dead letters" FROM "dead_letter" '
@@ -377,35 +408,38 @@ def _ingest_rules(plant: PlantConfig) -> list[AlertRule]:
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt",
                              value=limits.dead_letters_per_10min)),
-            summary="Ingest rejected messages in the last 10 minutes (by reason); their "
-                    "data is not in the database.",
-            action="Read the latest dead letters (topic, reason, detail): a gateway with "
-                   "a wrong configuration or version, an unknown machine in the plant "
-                   "registry, or a clock far off.",
-            dashboard_uid=gateways.UID, panel="Dead letters by reason",
+            summary=_("Ingest rejected messages in the last 10 minutes (by reason); their "
+                      "data is not in the database."),
+            action=_("Read the latest dead letters (topic, reason, detail): a gateway with "
+                     "a wrong configuration or version, an unknown machine in the plant "
+                     "registry, or a clock far off."),
+            dashboard_uid=dashboard_uid(gateways.UID, lang), panel=_("Dead letters by reason"),
             labels={"severity": "warning"},
-            threshold_source="ingest_limits.dead_letters_per_10min"),
+            threshold_source="ingest_limits.dead_letters_per_10min", lang=lang),
         AlertRule(
-            uid="ps-ingest-lag", title="Ingest lagging", group="ingest", condition="C",
+            uid="ps-ingest-lag", title=_("Ingest lagging"), group="ingest", condition="C",
             nodes=(Query(ref="A", from_s=300, query=(
                        'SELECT max("lag_s") AS "ingest lag" FROM "ingest_health" '
                        'WHERE $timeFilter GROUP BY "worker"')),
                    Reduce(ref="B", expression="A"),
                    Threshold(ref="C", expression="B", op="gt", value=limits.lag_s)),
-            summary=f"The newest data an ingest worker wrote is more than "
-                    f"{_minutes(limits.lag_s)} old.",
-            action="Check the worker's write latency and spool depth (InfluxDB slow or "
-                   "down?) and whether gateways are draining a backlog; scale ingest out "
-                   "if it is CPU-bound.",
-            dashboard_uid=gateways.UID, panel="Write latency, lag and spool",
-            labels={"severity": "warning"}, threshold_source="ingest_limits.lag_s"),
+            summary=_("The newest data an ingest worker wrote is more than {duration} "
+                      "old.").format(duration=_minutes(limits.lag_s, lang)),
+            action=_("Check the worker's write latency and spool depth (InfluxDB slow or "
+                     "down?) and whether gateways are draining a backlog; scale ingest out "
+                     "if it is CPU-bound."),
+            dashboard_uid=dashboard_uid(gateways.UID, lang),
+            panel=_("Write latency, lag and spool"),
+            labels={"severity": "warning"}, threshold_source="ingest_limits.lag_s", lang=lang),
     ]
 
 
 def build_rules(plant: PlantConfig, settings: DashboardSettings | None = None
                 ) -> list[AlertRule]:
-    """Every alert rule of the plant, each linked to an existing dashboard panel."""
-    models = {m["uid"]: m for m in build_all(settings or DashboardSettings()).values()}
+    """Every alert rule of the plant in its `alert_lang`, each linked to an existing panel
+    of that language's dashboards."""
+    models = {m["uid"]: m for m in build_all(settings or DashboardSettings(),
+                                               plant.alert_lang).values()}
     rules = [*_gateway_rules(plant), *_production_rules(plant), *_energy_rules(plant),
              *_ingest_rules(plant)]
     out = []

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from plantstream.edge.clock import Clock
 from plantstream.edge.config import ClockConfig, EdgeConfig, GatewaySettings
 from plantstream.edge.sources.simulator import MachineTruth, SimulatorConfig
 from plantstream.errors import ServiceError
-from plantstream.i18n import Lang, month_label, translator
+from plantstream.i18n import Lang, date_label, month_label, translator
 from plantstream.ingest.config import InfluxConfig, IngestConfig, SpoolConfig
 from plantstream.ingest.worker import IngestWorker
 from plantstream.store.influxql import InfluxQL
@@ -226,16 +227,30 @@ async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topi
                        reason=f"stalled: not done after {budget_s:.0f} s (task stacks logged)")
 
 
+def _row(label: str, text: str) -> str:
+    """A progress line under a heading: `label` in a column 10 cells wide (a Chinese
+    character takes two), then `text`."""
+    cells = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in label)
+    return f"  {label}{' ' * max(10 - cells, 0)} {text}"
+
+
+def _started_line(name: str, address: str, pid: int | None, lang: Lang) -> str:
+    """What is printed when a service started (its name is the program's, not translated)."""
+    _ = translator(lang)
+    return _row(name, f"{address}  " + _("(pid {pid})").format(pid=pid))
+
+
 @contextlib.contextmanager
 def _services(args: argparse.Namespace, state_dir: Path) -> Iterator[tuple[int, str]]:
     """The broker and database given on the command line, or local ones started (and
     stopped at exit) under `state_dir`."""
+    lang: Lang = getattr(args, "lang", "en")
     with contextlib.ExitStack() as stack:
 
         def start(service: Mosquitto | InfluxD, address: str) -> None:
             stack.callback(service.stop)  # first: a signal during start() stops it too
             service.start()
-            print(f"  {service.name:<10} {address}  (pid {service.pid})")
+            print(_started_line(service.name, address, service.pid, lang))
 
         port = int(args.mqtt_port) if args.mqtt_port else 0
         if not port:
@@ -289,9 +304,13 @@ def run_demo(args: argparse.Namespace) -> int:
     plant, sims = demo_plant(args.machines, seed=args.seed)
     start_ms = simulation_start(sim_seconds, timezone=plant.sites[0].timezone)
     run_id = time.strftime("%Y%m%dT%H%M%S")
-    print(f"PlantStream demo: {len(plant.machines)} machines on {len(plant.lines)} lines, "
-          f"{sim_seconds / 3600:.1f} h of plant time in {args.duration:.0f} s")
-    print(f"starting services under {state_dir}")
+    lang: Lang = args.lang
+    _ = translator(lang)
+    print(_("PlantStream demo: {machines} machines on {lines} lines, {hours} h of plant time "
+            "in {seconds} s").format(machines=len(plant.machines), lines=len(plant.lines),
+                                     hours=f"{sim_seconds / 3600:.1f}",
+                                     seconds=f"{args.duration:.0f}"))
+    print(_("starting services under {path}").format(path=state_dir))
     with _services(args, state_dir) as (port, influx_url):
         mqtt = MqttConfig(port=port)
         config_dir = state_dir / "config"
@@ -306,11 +325,12 @@ def run_demo(args: argparse.Namespace) -> int:
         for config in edge_configs:
             _write_toml(config_dir / f"edge-{config.gateway.id}.toml", config)
         history = _write_history(plant, sims, influx_url=influx_url, database=args.database,
-                                 live_start_ms=start_ms, seed=args.seed)
+                                 live_start_ms=start_ms, seed=args.seed, lang=lang)
         ingest = _start_ingest(ingest_path, state_dir / "ingest.log")
         try:  # (at once: a signal from here on stops the ingest worker too)
-            print(f"  ingest     pid {ingest.pid}, log {state_dir / 'ingest.log'}")
-            print(f"  configs    {config_dir}")
+            print(_row(_("ingest"), _("pid {pid}, log {path}").format(
+                pid=ingest.pid, path=state_dir / "ingest.log")))
+            print(_row(_("configs"), str(config_dir)))
             with InfluxQL(url=influx_url, database=args.database) as influx:
                 view = LiveView(plant=plant, influx=influx, start_ms=start_ms,
                                 sim_seconds=sim_seconds, lang=args.lang)
@@ -330,20 +350,22 @@ def run_demo(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 ingest.kill()
                 ingest.wait()
-    print("stopped every process the demo started")
+    print(_("stopped every process the demo started"))
     return 0
 
 
 def _write_history(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, influx_url: str,
-                   database: str, live_start_ms: int, seed: int) -> History:
+                   database: str, live_start_ms: int, seed: int, lang: Lang = "en") -> History:
     """The months before the live shift, synthetic and labelled (devstack/history.py):
     from 1 January (or the start of last month, early in the year) to the live start."""
+    _ = translator(lang)
     zone = ZoneInfo(plant.sites[0].timezone)
     live_day = dt.datetime.fromtimestamp(live_start_ms / 1000, zone).date()
     last_month = (live_day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     first_day = min(live_day.replace(month=1, day=1), last_month)
-    print(f"writing a SYNTHETIC history (labelled; devstack/history.py) from {first_day} "
-          "to the live shift, through ingest's component code ...", flush=True)
+    print(_("writing a SYNTHETIC history (labelled; devstack/history.py) from {day} to the "
+            "live shift, through ingest's component code ...").format(
+        day=date_label(first_day, lang)), flush=True)
     started = time.monotonic()
     with InfluxQL(url=influx_url, database=database) as influx:
         influx.create_database()
@@ -351,10 +373,13 @@ def _write_history(plant: PlantConfig, sims: dict[str, SimulatorConfig], *, infl
             history = write_history(
                 plant, sims, writer, first_day=first_day, end_ms=live_start_ms,
                 batch_ms=HISTORY_BATCH_MS, seed=seed,
-                on_day=lambda day, points: print(f"  history    {day:%Y-%m} ...", flush=True)
-                if day.day == 1 else None)
-    print(f"  history    {history.batches:,} batches, {history.points:,} points, "
-          f"{history.kwh:,.0f} kWh in {time.monotonic() - started:.1f} s")
+                on_day=lambda day, points: print(
+                    _row(_("history"), month_label(day.year, day.month, lang) + " ..."),
+                    flush=True) if day.day == 1 else None)
+    print(_row(_("history"), _("{batches} batches, {points} points, {kwh} kWh in {seconds} s")
+               .format(batches=f"{history.batches:,}", points=f"{history.points:,}",
+                       kwh=f"{history.kwh:,.0f}",
+                       seconds=f"{time.monotonic() - started:.1f}")))
     return history
 
 
@@ -382,17 +407,19 @@ def _every_role(plant: PlantConfig, *, influx: InfluxQL, config_dir: Path, out_d
                                                   year=live_day.year, ytd_end=live_day,
                                                   lang=lang)
     days = dual_control_days(year_start, live_day - dt.timedelta(days=1))
-    print(f"regulator view: {len(days)} daily dual-control points, the {period} report ...",
-          flush=True)
+    _ = translator(lang)
+    month = month_label(int(period[:4]), int(period[5:]), lang)
+    print(_("regulator view: {days} daily dual-control points, the {period} report ...")
+          .format(days=len(days), period=month), flush=True)
     started = time.monotonic()
     view = regulator_view(config_path, token_path, plant=plant, out_dir=out_dir,
                           period=period, days=days)
-    print(f"  report     {time.monotonic() - started:.1f} s; dashboard previews ...", flush=True)
+    print(_row(_("report"), _("{seconds} s; dashboard previews ...").format(
+        seconds=f"{time.monotonic() - started:.1f}")), flush=True)
     settings = DashboardSettings(timezone=zone.key)
     pictures = preview(out_dir / "previews", influx, settings=settings,
                        time_range=TimeRange(start_ms, end_ms), lang=lang)
     enterprise = plant.enterprise.id
-    _ = translator(lang)
     level = level_label(view.warning_level, lang) if view.warning_level else _("n/a")
     print()
     print(_("Operator's view: dashboard previews (matplotlib, from the panels' own queries):"))

@@ -146,3 +146,41 @@ def test_evaluator_follows_grafana_reduce_and_math() -> None:
     assert _math("$B < 0.6 && $Q >= 1800", {"B": 0.9, "Q": math.nan}) == 0.0  # short circuit
     assert math.isnan(_math("$B < 0.6 && $Q >= 1800", {"B": 0.5, "Q": math.nan}))
     assert _math("$B > 1 || $Q > 1", {"B": math.nan, "Q": 0.0}) == 1.0  # Go: NaN != 0
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_alert_rules_in_the_plants_language_zh_cn() -> None:
+    chinese = msgspec.structs.replace(PLANT, alert_lang="zh-CN")
+    english, rules = build_rules(PLANT), build_rules(chinese)
+    assert [r.uid for r in rules] == [r.uid for r in english]  # the same rules, not new ones
+    panels = {(m["uid"], p["id"]): p["title"]
+              for m in build_all(DashboardSettings(), "zh-CN").values() for p in m["panels"]}
+    for rule, en in zip(rules, english, strict=True):
+        model = rule.model()
+        annotations = model["annotations"]
+        for text in (model["title"], annotations["summary"], annotations["description"]):
+            assert _has_chinese(text), (rule.uid, text)
+        assert not _has_chinese(en.title + en.summary + en.runbook)
+        assert annotations["__dashboardUid__"] == f"{en.dashboard_uid}-zh-cn"
+        assert annotations["runbook_url"].startswith(f"/d/{en.dashboard_uid}-zh-cn?viewPanel=")
+        title = panels[(annotations["__dashboardUid__"], int(annotations["__panelId__"]))]
+        assert title == rule.panel and _has_chinese(title)
+        assert f"“{title}”" in annotations["description"]
+        assert model["data"] == en.model()["data"]  # same queries and thresholds
+        assert model["labels"] == en.model()["labels"]
+    # one language per plant: the provisioning file holds each rule once
+    files = provisioning_files(DashboardSettings(), chinese)
+    provisioned = [r for g in yaml.safe_load(files["provisioning/alerting/rules.yaml"])["groups"]
+                   for r in g["rules"]]
+    assert sorted(r["uid"] for r in provisioned) == sorted(r.uid for r in english)
+    assert all(_has_chinese(r["title"]) for r in provisioned)
+
+
+def test_alert_language_is_validated() -> None:
+    with pytest.raises(ConfigError) as caught:
+        convert({**msgspec.to_builtins(PLANT), "alert_lang": "fr"}, PlantConfig,
+                source="plant.toml")
+    assert caught.value.key == "alert_lang"
