@@ -63,6 +63,7 @@ class PipelineResult:
     samples: int
     shed_samples: int = 0  # raw samples the gateways' bounded queues shed
     shed_batches: int = 0  # whole batches shed (only when no samples were left to shed)
+    outages: int = 0  # link outages the gateways' uplinks saw (a fault test's evidence)
 
 
 def simulation_start(sim_seconds: float, *, timezone: str = "Asia/Shanghai",
@@ -176,6 +177,7 @@ async def _run_pipeline_once(*, broker_port: int, influx_url: str, database: str
                 await asyncio.gather(streaming, during())
             shed = sum(a.shed_samples for a in agents)  # before the queues close
             shed_batches = sum(a.queue.shed_batches for a in agents)
+            outages = sum(a.uplink.stats.outages for a in agents)
         closed = sum(a.closed_batches for a in agents)
         with InfluxQL(url=influx_url, database=database) as influx:
             stored = await wait_until_stored(influx, closed)
@@ -192,7 +194,7 @@ async def _run_pipeline_once(*, broker_port: int, influx_url: str, database: str
                           t_end_ms=max(a.horizon_ms for a in agents), truth=truth,
                           horizon_ms=horizon, batches=closed,
                           samples=sum(a.closed_samples for a in agents),
-                          shed_samples=shed, shed_batches=shed_batches)
+                          shed_samples=shed, shed_batches=shed_batches, outages=outages)
 
 
 async def run_pipeline(*, broker_port: int, influx_url: str, database: str, topic_root: str,

@@ -67,6 +67,7 @@ def test_broker_killed_and_restarted_mid_stream(influxd: InfluxD, database: str,
     finally:
         broker.stop()
     assert outage and outage[0] >= 3.0
+    assert result.outages >= 1, "the agents never saw the broker go away"
     _check_truth(result, influxql)
 
 
@@ -87,6 +88,7 @@ def test_broker_frozen_longer_than_keepalive(influxd: InfluxD, database: str,
                       speedup=2500.0, keepalive_s=5, during=freeze)
     finally:
         broker.stop()
+    assert result.outages >= 1, "the agents never noticed the frozen broker"
     _check_truth(result, influxql)
 
 
@@ -117,13 +119,15 @@ def test_queue_overflow_sheds_raw_samples_keeps_kpi_data(influxd: InfluxD, datab
                                         "republish_again_s": 12.0})
     finally:
         broker.stop()
+    assert result.outages >= 1, "the agent never saw the uplink go down"
     assert result.shed_samples > 0
     assert result.shed_batches == 0  # state, counts and energy were never shed
     _check_truth(result, influxql)
     stored_samples = count_samples(influxql)
     assert result.samples - result.shed_samples <= stored_samples < result.samples
     shed_reported = influxql.scalar('SELECT max("shed_samples") FROM "gateway_health"')
-    assert shed_reported is None or shed_reported <= result.shed_samples
+    assert shed_reported is not None, "no gateway health point reported the shedding"
+    assert 0 < shed_reported <= result.shed_samples
 
 
 def test_agent_sigkilled_and_restarted_loses_nothing(broker: Mosquitto, influxd: InfluxD,
@@ -169,15 +173,21 @@ def test_agent_sigkilled_and_restarted_loses_nothing(broker: Mosquitto, influxd:
         async with IngestWorker(config=worker_config, plant=plant) as worker:
             await worker.connected.wait()
             agent = start_agent()
-            try:
-                while closed_batches() < 300:
+
+            async def until_closed(count: int) -> None:
+                deadline = time.monotonic() + 120
+                while closed_batches() < count:
+                    assert agent.poll() is None, f"the agent exited: {log.read_text()[-2000:]}"
+                    assert time.monotonic() < deadline, f"only {closed_batches()} batches"
                     await asyncio.sleep(0.05)
+
+            try:
+                await until_closed(300)
                 os.kill(agent.pid, signal.SIGKILL)
                 agent.wait()
                 killed_at = closed_batches()
                 agent = start_agent()
-                while closed_batches() < killed_at + 400:
-                    await asyncio.sleep(0.05)
+                await until_closed(killed_at + 400)
                 agent.send_signal(signal.SIGTERM)  # drains what is queued, then exits
                 assert await asyncio.to_thread(agent.wait, 60) == 0, log.read_text()[-2000:]
             finally:

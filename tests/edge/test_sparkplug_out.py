@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 HOST_SCRIPT = ROOT / "tests" / "peers" / "spb_host.py"
 EXPECTED = {  # every metric of a simulated machine with gas, and its Sparkplug datatype
     "State": "INT32", "Product": "STRING", "Counts/good": "UINT64", "Counts/scrap": "UINT64",
-    "Counts/rework": "UINT64", "Energy/electricity": "DOUBLE", "Energy/natural_gas": "DOUBLE",
+    "Counts/rework": "UINT64", "Counts/startup_rejects": "UINT64",
+    "Energy/electricity": "DOUBLE", "Energy/natural_gas": "DOUBLE",
     "Signals/power_kw": "DOUBLE"}
 
 

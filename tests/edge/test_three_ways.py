@@ -74,12 +74,12 @@ SIM = convert({"type": "simulator", "seed": 11, "sample_interval_s": TICK_S, "ma
     "id": MACHINE, "products": {"P-100": 9.0, "P-200": 14.0}, "rated_kw": 22.0,
     "gas_m3_per_h": 6.0, "energy_register_modulus": 1_000_000}]}, SimulatorConfig,
     source="test")
-# DB1 layout of the PLC program: state code, product number, three 16-bit counters, two
+# DB1 layout of the PLC program: state code, product number, four 16-bit counters, two
 # 32-bit energy registers
-LAYOUT = ">iHHHHII"  # state DINT @0, product INT @4, good @6, scrap @8, rework @10,
-#                      electricity DWORD @12, gas DWORD @16
-METERS = {"electricity": ("kWh", 0.001, 1_000_000, 12), "natural_gas": ("m3", 0.01, 2**32, 16)}
-KINDS = {"good": 6, "scrap": 8, "rework": 10}
+LAYOUT = ">iHHHHHII"  # state DINT @0, product INT @4, good @6, scrap @8, rework @10,
+#                       start-up rejects @12, electricity DWORD @14, gas DWORD @18
+METERS = {"electricity": ("kWh", 0.001, 1_000_000, 14), "natural_gas": ("m3", 0.01, 2**32, 18)}
+KINDS = {"good": 6, "scrap": 8, "rework": 10, "startup_rejects": 12}
 
 
 def plant() -> PlantConfig:
@@ -143,8 +143,9 @@ def components(readings: list[Reading], start_ms: int, end_ms: int) -> list[Any]
     for rows in batches_components(batches(readings, start_ms, end_ms), plant(),
                                    load_coefficients()):
         for row in rows:
-            products = sorted((p.product, p.good, p.scrap, p.rework, p.pru_s)
-                              for p in row.products if p.good or p.scrap or p.rework)
+            products = sorted((p.product, p.good, p.scrap, p.rework, p.startup_rejects,
+                               p.pru_s) for p in row.products
+                              if p.good or p.scrap or p.rework or p.startup_rejects)
             energy = sorted((e.carrier, e.unit, round(e.quantity, 9), e.kgce, e.covered_s,
                              e.raw_start, e.raw_end, e.rollovers, e.resets)
                             for e in row.energy)

@@ -81,9 +81,10 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterTag | None = None
     scrap: CounterTag | None = None
     rework: CounterTag | None = None
+    startup_rejects: CounterTag | None = None  # scrap made while running up
 
     def items(self) -> list[tuple[CounterKind, CounterTag]]:
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         return [(kind, tag) for kind in kinds if (tag := getattr(self, kind)) is not None]
 
 

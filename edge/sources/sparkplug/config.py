@@ -62,9 +62,10 @@ class Counters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     good: CounterMetric | None = None
     scrap: CounterMetric | None = None
     rework: CounterMetric | None = None
+    startup_rejects: CounterMetric | None = None  # scrap made while running up
 
     def items(self) -> list[tuple[CounterKind, CounterMetric]]:
-        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework")
+        kinds: tuple[CounterKind, ...] = ("good", "scrap", "rework", "startup_rejects")
         return [(kind, c) for kind in kinds if (c := getattr(self, kind)) is not None]
 
 
