@@ -346,22 +346,31 @@ def _energy_rules(plant: PlantConfig) -> list[AlertRule]:
             dashboard_uid=machine.UID, panel="Energy",
             labels={"site": site.id, "severity": "warning"},
             threshold_source=f"sites[{site.id}].limits.meter_silent_s"))
+        jitter = site.limits.meter_jitter_per_15min
         rules.append(AlertRule(
-            uid=f"ps-meter-reset-{site.id}"[:40], title=f"Energy meter reset ({site.id})",
+            uid=f"ps-meter-reset-{site.id}"[:40],
+            title=f"Energy meter reset, impossible jump or jitter ({site.id})",
             group="energy", condition="C",
             nodes=(Query(ref="A", from_s=900, query=(
-                       'SELECT sum("resets") AS "resets" FROM "energy" '
+                       'SELECT sum("resets") + sum("rejected") AS "resets and rejected" '
+                       f'FROM "energy" WHERE {where} GROUP BY "machine", "carrier"')),
+                   Query(ref="J", from_s=900, query=(
+                       'SELECT sum("jitter") AS "jitter" FROM "energy" '
                        f'WHERE {where} GROUP BY "machine", "carrier"')),
                    Reduce(ref="B", expression="A"),
-                   Threshold(ref="C", expression="B", op="gt", value=0)),
-            summary=f"An energy meter of {site.id} went backwards (register reset or "
-                    "replaced) in the last 15 minutes.",
-            action="Confirm with maintenance whether the meter was replaced or reset; "
-                   "the edge counted the reset and the energy of that interval from the "
-                   "new base, check the raw registers if the regulator asks.",
+                   Reduce(ref="K", expression="J"),
+                   MathExpr(ref="C", expression=f"$B > 0 || $K > {jitter}")),
+            summary=f"An energy meter of {site.id} was reset (or replaced), made a "
+                    "physically impossible jump (not counted), or stepped back more than "
+                    f"{jitter} times (jitter) in the last 15 minutes.",
+            action="Confirm with maintenance whether the meter was replaced or reset; an "
+                   "impossible jump or heavy jitter is a faulty meter, wiring or register "
+                   "read-out: check the raw registers (the energy of a rejected step is not "
+                   "counted and shows in the regulator report's data quality).",
             dashboard_uid=machine.UID, panel="Energy",
             labels={"site": site.id, "severity": "warning"},
-            threshold_source="(any reset)"))
+            threshold_source=f"sites[{site.id}].limits.meter_jitter_per_15min "
+                             "(any reset or rejected jump)"))
     return rules
 
 
