@@ -115,6 +115,10 @@ class SiteLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     long_stop_min: Annotated[float, msgspec.Meta(ge=10)] = 45.0
     # an energy meter that sent no reading for this long while its gateway still reports
     meter_silent_s: Annotated[float, msgspec.Meta(ge=300, le=7200)] = 900.0
+    # jitter steps (small backward steps of the register rule) of one meter in 15 minutes
+    # above which it alerts: read-out noise well beyond a count now and then; any reset or
+    # rejected impossible jump alerts regardless
+    meter_jitter_per_15min: Annotated[int, msgspec.Meta(ge=1)] = 120
     # the dual-control warning level (green < yellow < orange < red) that alerts
     dual_control_level: Literal["yellow", "orange", "red"] = "orange"
 

@@ -374,23 +374,33 @@ def _energy_rules(plant: PlantConfig) -> list[AlertRule]:
             dashboard_uid=dashboard_uid(machine.UID, lang), panel=_("Energy"),
             labels={"site": site.id, "severity": "warning"},
             threshold_source=f"sites[{site.id}].limits.meter_silent_s", lang=lang))
+        jitter = site.limits.meter_jitter_per_15min
         rules.append(AlertRule(
             uid=f"ps-meter-reset-{site.id}"[:40],
-            title=_("Energy meter reset ({site})").format(site=site.id),
+            title=_("Energy meter reset, impossible jump or jitter ({site})").format(
+                site=site.id),
             group="energy", condition="C",
             nodes=(Query(ref="A", from_s=900, query=(
-                       'SELECT sum("resets") AS "resets" FROM "energy" '
+                       'SELECT sum("resets") + sum("rejected") AS "resets and rejected" '
+                       f'FROM "energy" WHERE {where} GROUP BY "machine", "carrier"')),
+                   Query(ref="J", from_s=900, query=(
+                       'SELECT sum("jitter") AS "jitter" FROM "energy" '
                        f'WHERE {where} GROUP BY "machine", "carrier"')),
                    Reduce(ref="B", expression="A"),
-                   Threshold(ref="C", expression="B", op="gt", value=0)),
-            summary=_("An energy meter of {site} went backwards (register reset or "
-                      "replaced) in the last 15 minutes.").format(site=site.id),
-            action=_("Confirm with maintenance whether the meter was replaced or reset; "
-                     "the edge counted the reset and the energy of that interval from the "
-                     "new base, check the raw registers if the regulator asks."),
+                   Reduce(ref="K", expression="J"),
+                   MathExpr(ref="C", expression=f"$B > 0 || $K > {jitter}")),
+            summary=_("An energy meter of {site} was reset (or replaced), made a physically "
+                      "impossible jump (not counted), or stepped back more than {jitter} "
+                      "times (jitter) in the last 15 minutes.").format(site=site.id,
+                                                                       jitter=jitter),
+            action=_("Confirm with maintenance whether the meter was replaced or reset; an "
+                     "impossible jump or heavy jitter is a faulty meter, wiring or register "
+                     "read-out: check the raw registers (the energy of a rejected step is "
+                     "not counted and shows in the regulator report's data quality)."),
             dashboard_uid=dashboard_uid(machine.UID, lang), panel=_("Energy"),
             labels={"site": site.id, "severity": "warning"},
-            threshold_source="(any reset)", lang=lang))
+            threshold_source=f"sites[{site.id}].limits.meter_jitter_per_15min "
+                             "(any reset or rejected jump)", lang=lang))
     return rules
 
 

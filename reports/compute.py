@@ -39,6 +39,7 @@ from plantstream.reports.source import (
     Source,
     daily_carrier_totals,
     daily_energy,
+    meter_events,
     monthly_meter_energy,
     monthly_raw_totals,
     production_totals,
@@ -388,6 +389,8 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
     method = f"{daily_from} against {monthly_from}"
     if source.kind == "raw" and not use_rollup:
         method += " (same points: a consistency check of the query path)"
+    events = meter_events(source.client, scope.sites, local_midnight_ms(period.start, zone),
+                          local_midnight_ms(data_end, zone))
     return model.DataQuality(
         completeness_threshold=cfg.completeness_threshold, meters=meters,
         meters_below_threshold=below, passes_completeness=below == 0,
@@ -396,7 +399,12 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
         passes_daily_vs_monthly=all(c.passes for c in checks),
         gaps_granularity="day" if daily else "month",
         gaps=gaps[:MAX_GAPS], gaps_truncated=max(0, len(gaps) - MAX_GAPS),
-        day_start=f"00:00 {zone.key}")
+        day_start=f"00:00 {zone.key}",
+        meter_events=[model.MeterEvents(site=e.site, machine=e.machine, carrier=e.carrier,
+                                        jitter=e.jitter, resets=e.resets, rejected=e.rejected)
+                      for e in events if e.jitter or e.resets or e.rejected],
+        jitter_steps=sum(e.jitter for e in events), meter_resets=sum(e.resets for e in events),
+        rejected_jumps=sum(e.rejected for e in events))
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -578,5 +586,7 @@ RULES = (
     "figures prorated by days for partial months",
     "rate of change = current / base - 1, like-for-like days",
     "completeness = covered seconds / seconds of the period per meter, at least the threshold",
+    "meter events = jitter steps (no consumption), resets and rejected impossible steps "
+    "(not counted) of the register rule, summed per meter from the raw energy points",
     "days start at 00:00 local time; a report covers complete local days",
 )

@@ -24,6 +24,7 @@ __all__ = [
     "Financials",
     "Gap",
     "MeterCompleteness",
+    "MeterEvents",
     "Methodology",
     "MonthFigure",
     "PeriodInfo",
@@ -169,6 +170,17 @@ class Gap(msgspec.Struct, frozen=True):
     missing_s: float
 
 
+class MeterEvents(msgspec.Struct, frozen=True):
+    """Steps of the register rule (docs/analytics.md "Meters") of one meter in the period."""
+
+    site: str
+    machine: str
+    carrier: str
+    jitter: int  # small backward steps: no consumption, the base kept
+    resets: int  # restarts from near zero: counted from the new reading
+    rejected: int  # impossible steps (backward or above the maximum rate): not counted
+
+
 class DailyMonthlyCheck(msgspec.Struct, frozen=True):
     month: str
     carrier: str
@@ -191,6 +203,12 @@ class DataQuality(msgspec.Struct, frozen=True):
     gaps: list[Gap]
     gaps_truncated: int
     day_start: str
+    # meters with at least one jitter step, reset or rejected jump in the period, and the
+    # sums over every meter
+    meter_events: list[MeterEvents]
+    jitter_steps: int
+    meter_resets: int
+    rejected_jumps: int
 
 
 class Methodology(msgspec.Struct, frozen=True):

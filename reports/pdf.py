@@ -282,6 +282,14 @@ def _page_details(report: Report, t: _Text) -> Figure:
               _("{first} to {last}").format(first=g.first_day, last=g.last_day),
               _("{hours} h missing").format(hours=t.fmt(g.missing_s / 3600, 1))]
              for g in q.gaps[:6]]
+    rows.append([_("meter events: {n} meters").format(n=len(q.meter_events)),
+                 _("jitter {jitter}, resets {resets}, rejected {rejected}").format(
+                     jitter=q.jitter_steps, resets=q.meter_resets, rejected=q.rejected_jumps),
+                 _("check") if q.meter_resets or q.rejected_jumps else ""])
+    rows += [[f"  {e.site}/{e.machine}/{carrier_name(e.carrier, t.lang)}",
+              _("jitter {jitter}, resets {resets}, rejected {rejected}").format(
+                  jitter=e.jitter, resets=e.resets, rejected=e.rejected), ""]
+             for e in q.meter_events[:3]]
     _table(quality, rows, [_("Data quality"), _("Value"), _("Status")], _("Data quality"), t,
            font=7)
     m = report.methodology

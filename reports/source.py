@@ -20,11 +20,13 @@ from plantstream.store.influxql import InfluxQL, Series
 
 __all__ = [
     "DailyEnergy",
+    "MeterEvents",
     "ProductionTotal",
     "Source",
     "daily_carrier_totals",
     "daily_energy",
     "interval_energy",
+    "meter_events",
     "monthly_meter_energy",
     "monthly_raw_totals",
     "production_totals",
@@ -50,6 +52,16 @@ class DailyEnergy:
     carrier: str
     quantity: float
     covered_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeterEvents:
+    site: str
+    machine: str
+    carrier: str
+    jitter: int
+    resets: int
+    rejected: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +223,27 @@ def monthly_raw_totals(client: InfluxQL, sites: Sequence[str],
                 if quantity is not None:
                     out[(label, carrier)] = _num(quantity)
     return out
+
+
+def meter_events(client: InfluxQL, sites: Sequence[str], start_ms: int,
+                 end_ms: int) -> list[MeterEvents]:
+    """Steps of the register rule per meter (site, machine, carrier) in [start, end): the
+    `jitter`, `resets` and `rejected` counts of the raw `energy` points (the rollups do not
+    carry them). Points written before the counts existed count 0."""
+    q = (f'SELECT sum("jitter") AS "jitter", sum("resets") AS "resets", '
+         f'sum("rejected") AS "rejected" FROM "energy" WHERE {site_filter(sites)} AND '
+         f'{_time(start_ms, end_ms)} GROUP BY "site", "machine", "carrier"')
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for series in client.query(q):
+        tags = series.tags
+        key = (tags.get("site", ""), tags.get("machine", ""), tags.get("carrier", ""))
+        acc = totals.setdefault(key, [0, 0, 0])
+        for _, jitter, resets, rejected in series.values:
+            acc[0] += int(_num(jitter))
+            acc[1] += int(_num(resets))
+            acc[2] += int(_num(rejected))
+    return [MeterEvents(site=k[0], machine=k[1], carrier=k[2], jitter=v[0], resets=v[1],
+                        rejected=v[2]) for k, v in sorted(totals.items())]
 
 
 def production_totals(source: Source, sites: Sequence[str], start_ms: int,

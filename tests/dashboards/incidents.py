@@ -9,6 +9,10 @@ copy of it (`SELECT * INTO`, raw samples left out) with, in simulated time (t0 =
 * meter silent: press-02's electricity meter sends nothing from t0+1h45 to t0+2h30
   while its gateway keeps reporting;
 * meter reset: furnace-01's natural-gas meter goes backwards once at t0+2h;
+* impossible jump: cnc-01's electricity meter makes one rejected (impossible) step at t0+1h;
+* jittering meter: press-01's electricity meter steps back more than
+  `meter_jitter_per_15min` times in the batch at t0+3h; press-02's steps back exactly
+  that many times in the 15 minutes from t0+3h30 (at the threshold: no alert);
 * slow line: line-3 produces at a quarter of its speed from t0+2h30 to t0+4h30;
 * gateway cut off: gw-line-2 sends nothing from t0+4h; a real edge agent of it runs
   from t0+4h with its broker port closed and the health it reports (a backlog in its
@@ -312,6 +316,27 @@ def build_scenario(*, broker_port: int, influx_url: str, state_dir: Path, topic_
     assert _rewrite(incidents, "energy", "\"machine\" = 'furnace-01' AND "
                     f"\"carrier\" = 'natural_gas' AND time = {reset_at}ms", [*comp, "carrier"],
                     lambda row: {**row, "resets": 1}) == 1
+    jump_at = t0 + H
+    assert _rewrite(incidents, "energy", "\"machine\" = 'cnc-01' AND "
+                    f"\"carrier\" = 'electricity' AND time = {jump_at}ms", [*comp, "carrier"],
+                    lambda row: {**row, "rejected": 1}) == 1
+    jitter_limit = plant.sites[0].limits.meter_jitter_per_15min
+    jitter_at = t0 + 3 * H
+    assert _rewrite(incidents, "energy", "\"machine\" = 'press-01' AND "
+                    f"\"carrier\" = 'electricity' AND time = {jitter_at}ms",
+                    [*comp, "carrier"], lambda row: {**row, "jitter": jitter_limit + 1}) == 1
+    # press-02: no jitter from t0+3h15 to t0+3h45 but `jitter_limit` steps at t0+3h30, so
+    # every 15-minute window holds at most the threshold
+    at_limit = t0 + int(3.5 * H)
+    assert _rewrite(incidents, "energy", "\"machine\" = 'press-02' AND "
+                    f"\"carrier\" = 'electricity' AND {_window(t0, 3.25, 3.75)}",
+                    [*comp, "carrier"],
+                    lambda row: {**row, "jitter": jitter_limit if row["time"] == at_limit
+                                 else 0}) > 10
+    (steps,) = incidents.query('SELECT sum("jitter") AS "jitter" FROM "energy" WHERE '
+                               "\"machine\" = 'press-02' AND \"carrier\" = 'electricity' "
+                               f"AND {_window(t0, 3.25, 3.75)}")
+    assert steps.values[0][1] == jitter_limit  # the point at t0+3h30 exists
     assert _rewrite(incidents, "oee_components", f"\"line\" = 'line-3' AND "
                     f"{_window(t0, 2.5, 4.5)}", comp, _slow) > 1000
     cut = t0 + 4 * H
@@ -349,6 +374,10 @@ def build_scenario(*, broker_port: int, influx_url: str, state_dir: Path, topic_
                  t0 + int(1.75 * H), t0 + int(2.5 * H) + 2 * MIN),
         Incident("ps-meter-reset-suzhou-1", {"machine": "furnace-01", "carrier": "natural_gas"},
                  reset_at, reset_at + 16 * MIN),
+        Incident("ps-meter-reset-suzhou-1", {"machine": "cnc-01", "carrier": "electricity"},
+                 jump_at, jump_at + 16 * MIN),
+        Incident("ps-meter-reset-suzhou-1", {"machine": "press-01", "carrier": "electricity"},
+                 jitter_at, jitter_at + 16 * MIN),
         Incident("ps-oee-line-3", {"line": "line-3"}, t0 + int(2.5 * H), end),
         Incident("ps-gw-silent-gw-line-2", {"gateway": "gw-line-2"}, cut, end),
         Incident("ps-gw-backlog-suzhou-1", {"gateway": "gw-line-2"}, wall_start,

@@ -65,7 +65,7 @@ def test_thresholds_come_from_the_plant_configuration() -> None:
     strict = msgspec.structs.replace(
         PLANT, sites=[msgspec.structs.replace(s, limits=SiteLimits(
             gateway_silent_s=120, backlog_age_s=60, long_stop_min=20, meter_silent_s=600,
-            dual_control_level="red")) for s in PLANT.sites],
+            meter_jitter_per_15min=7, dual_control_level="red")) for s in PLANT.sites],
         lines=[msgspec.structs.replace(x, oee_target=0.72) for x in PLANT.lines])
     rules = {r.uid: r for r in build_rules(strict)}
     site, line, gateway = PLANT.sites[0].id, PLANT.lines[0].id, PLANT.gateways[0].id
@@ -79,7 +79,10 @@ def test_thresholds_come_from_the_plant_configuration() -> None:
     dual = rules[f"ps-dual-control-{site}"].node("C")
     assert isinstance(dual, Threshold) and dual.value == 2.5  # red is code 3
     assert "count(\"quantity\"), 10)" in rules[f"ps-meter-silent-{site}"].queries[0].query
+    meter = rules[f"ps-meter-reset-{site}"].node("C")
+    assert isinstance(meter, MathExpr) and meter.expression == "$B > 0 || $K > 7"
     defaults = {r.uid: r for r in build_rules(PLANT)}
+    assert "$K > 120" in str(defaults[f"ps-meter-reset-{site}"].node("C"))
     assert "$B < 0.6 " in str(defaults[f"ps-oee-{line}"].node("C"))
 
 

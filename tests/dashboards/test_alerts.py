@@ -101,6 +101,22 @@ def test_each_rule_fires_for_its_incident_and_nothing_else(
                 assert end is None or end <= incident.end_ms, (uid, firing)
 
 
+def test_the_meter_rule_fires_per_meter_for_resets_jumps_and_heavy_jitter(
+        scenario: Scenario, fired: dict[str, dict[str, list[Firing]]]) -> None:
+    """A reset (furnace-01 gas), one rejected impossible jump (cnc-01) and jitter above
+    the site's limit (press-01) fire, each for its meter only; press-02's jitter at the
+    limit and the simulator's normal jitter (a count back now and then) do not."""
+    rule = f"ps-meter-reset-{scenario.plant.sites[0].id}"
+    meters = sorted((f.label_map["machine"], f.label_map["carrier"])
+                    for f in fired["incidents"][rule])
+    assert meters == [("cnc-01", "electricity"), ("furnace-01", "natural_gas"),
+                      ("press-01", "electricity")]
+    assert fired["normal"][rule] == []
+    (normal,) = scenario.normal.query('SELECT sum("jitter") AS "jitter" FROM "energy" '
+                                      "WHERE time > 0")
+    assert normal.values[0][1] > 0  # the normal shift has jitter, below the limit
+
+
 def test_the_long_stop_waits_for_its_pending_period(
         scenario: Scenario, fired: dict[str, dict[str, list[Firing]]]) -> None:
     """press-01 broke down at t0+30min: its rule fires after long_stop_min (45 min) of

@@ -210,6 +210,21 @@ def _energy(site: str, line: str, machine: str, carrier: str, unit: str, quantit
             f"interval_s={covered_s!r} {t_ms}")
 
 
+# register-rule steps (jitter, resets, rejected) carried by some daily points, for the
+# report's data quality: site-a m1 electricity 5 Oct (3, 0, 0) and 12 Oct (2, 0, 1), m2
+# green_power 7 Oct (0, 1, 0), m1 natural_gas 3 Oct (0, 0, 0: no event, not listed);
+# outside the October report of site-a: m1 electricity 1 Nov (7, 7, 7), site-b 5 Oct
+# (5, 0, 0).
+METER_EVENTS: dict[tuple[str, str, str, dt.date], tuple[int, int, int]] = {
+    ("site-a", "m1", "electricity", dt.date(2026, 10, 5)): (3, 0, 0),
+    ("site-a", "m1", "electricity", dt.date(2026, 10, 12)): (2, 0, 1),
+    ("site-a", "m2", "green_power", dt.date(2026, 10, 7)): (0, 1, 0),
+    ("site-a", "m1", "natural_gas", dt.date(2026, 10, 3)): (0, 0, 0),
+    ("site-a", "m1", "electricity", dt.date(2026, 11, 1)): (7, 7, 7),
+    ("site-b", "b1", "electricity", dt.date(2026, 10, 5)): (5, 0, 0),
+}
+
+
 def _production(site: str, line: str, machine: str, product: str, good: int, scrap: int,
                 rework: int, t_ms: int) -> str:
     return (f"production,site={site},line={line},machine={machine},product={product} "
@@ -245,7 +260,19 @@ def lines() -> list[str]:
                        _ms(dt.date(2026, 11, 1))))
     out.append(_energy("site-a", "line-1", "m1", "electricity", "kWh", 40_000.0, 86_400.0,
                        _ms(dt.date(2025, 10, 15))))
-    return out
+    return [_with_events(point) for point in out]
+
+
+def _with_events(point: str) -> str:
+    head, fields, t_ms = point.split(" ")
+    if not head.startswith("energy,"):
+        return point
+    tags = dict(tag.split("=") for tag in head.split(",")[1:])
+    day = dt.datetime.fromtimestamp(int(t_ms) / 1000, tz=ZONE).date()
+    events = METER_EVENTS.get((tags["site"], tags["machine"], tags["carrier"], day))
+    if events is None:
+        return point
+    return f"{head} {fields},jitter={events[0]}i,resets={events[1]}i,rejected={events[2]}i {t_ms}"
 
 
 def write_points(url: str, database: str, points: list[str]) -> None:

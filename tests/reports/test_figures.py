@@ -187,6 +187,13 @@ def expected(config_hash: str) -> dict[str, Any]:
                       "first_day": "2026-10-21", "last_day": "2026-10-31",
                       "missing_s": 11 * 86_400.0}],
             "gaps_truncated": 0, "day_start": "00:00 Asia/Shanghai",
+            # dataset.METER_EVENTS: only meters with an event; site-b and 1 Nov left out
+            "meter_events": [
+                {"site": "site-a", "machine": "m1", "carrier": "electricity",
+                 "jitter": 5, "resets": 0, "rejected": 1},
+                {"site": "site-a", "machine": "m2", "carrier": "green_power",
+                 "jitter": 0, "resets": 1, "rejected": 0}],
+            "jitter_steps": 5, "meter_resets": 1, "rejected_jumps": 1,
         },
         "methodology": {
             "coefficient_table_version": "2026.2",
@@ -298,6 +305,29 @@ def test_a_year_report_reads_months_and_lists_gaps_by_month(loaded: LoadedConfig
     assert m2[0].missing_s == (330 - 20) * 86_400.0
     oct_check = [c for c in quality.daily_vs_monthly if c.month == "2026-10"]
     assert {c.carrier: c.sum_of_daily for c in oct_check}["electricity"] == ELEC_KWH
+    # the meter events of October and of 1 November (7 of each kind on m1 electricity)
+    assert [(e.machine, e.carrier, e.jitter, e.resets, e.rejected)
+            for e in quality.meter_events] == [("m1", "electricity", 12, 7, 8),
+                                               ("m2", "green_power", 0, 1, 0)]
+    assert (quality.jitter_steps, quality.meter_resets, quality.rejected_jumps) == (12, 8, 8)
+
+
+def test_meter_events_are_per_meter_and_scope(loaded: LoadedConfig, source: Source) -> None:
+    """site-b's jittering meter is in its own report, never in site-a's; a report
+    ending before the events has none."""
+    october = parse_period("2026-10")
+    site_b = build_report(loaded, source, scope_id="site-b", period=october,
+                          today=TODAY).data_quality
+    assert [(e.site, e.machine, e.carrier, e.jitter, e.resets, e.rejected)
+            for e in site_b.meter_events] == [("site-b", "b1", "electricity", 5, 0, 0)]
+    assert (site_b.jitter_steps, site_b.meter_resets, site_b.rejected_jumps) == (5, 0, 0)
+    early = build_report(loaded, source, scope_id="site-a", period=october,
+                         as_of=dt.date(2026, 10, 4), today=TODAY).data_quality
+    assert early.meter_events == []
+    assert (early.jitter_steps, early.meter_resets, early.rejected_jumps) == (0, 0, 0)
+    ent = build_report(loaded, source, scope_id="ent-a", period=october,
+                       today=TODAY).data_quality
+    assert sum(e.jitter for e in ent.meter_events) == ent.jitter_steps == 5
 
 
 def test_config_hash_covers_figures_not_access(config_path: Path) -> None:

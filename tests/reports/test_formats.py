@@ -86,6 +86,11 @@ def test_csv_carries_the_json_hash_and_every_figure(loaded: LoadedConfig,
     assert rows["data_quality.meters[site-a/m2/electricity].passes"] == "false"
     assert labels["energy.carriers[electricity].quantity"] == \
         "energy / by carrier / electricity / physical quantity"
+    assert rows["data_quality.meter_events[site-a/m1/electricity].rejected"] == "1"
+    assert rows["data_quality.jitter_steps"] == "5"
+    assert labels["data_quality.meter_events[site-a/m1/electricity].rejected"] == \
+        "data quality / meter events (register rule) / site-a/m1/electricity / " \
+        "rejected impossible jumps"
     # in Chinese: the same fields, values and hash; the header and labels in Chinese
     zh_body, zh_digest = report_csv(report, "zh-CN")
     zh_header, *zh_lines = csv.reader(io.StringIO(zh_body.decode()))
@@ -100,6 +105,8 @@ def test_csv_carries_the_json_hash_and_every_figure(loaded: LoadedConfig,
         "经济指标 / 分月 / 2026年10月 / 单位增加值能耗（吨标准煤/万元）"
     assert zh_labels["data_quality.meters[site-a/m2/electricity].passes"] == \
         "数据质量 / 计量器具 / site-a/m2/电力 / 是否合格"
+    assert zh_labels["data_quality.meter_events[site-a/m1/electricity].resets"] == \
+        "数据质量 / 计量器具事件（寄存器规则） / site-a/m1/电力 / 复位次数"
     english = set(FIELDS.values())  # every part a field name gives is in Chinese
     untranslated = [label for label in zh_labels.values()
                     if any(part in english for part in label.split(" / "))]
@@ -131,13 +138,17 @@ def test_chinese_pdf_has_the_official_terms_and_the_same_figures(
                   "61.540 / 100.000 吨标准煤", "预警等级", "红",
                   "46,500.000 千瓦时", "电力", "天然气", "立方米", "分品种能耗",
                   "2026年累计用能与年度指标", "分月单位增加值能耗与目标", "10月",
-                  "单位产品能耗与限额等级", "1.3375", "数据质量", "计算方法", "当量值", digest):
+                  "单位产品能耗与限额等级", "1.3375", "数据质量", "计算方法", "当量值",
+                  "计量器具事件：2 台", "抖动 5，复位 1，剔除 1", "需核查", digest):
         assert label in text, label
     for english in ("Energy report", "Controlled total", "Warning level", "Headline",
                     "Methodology", "tce", "RED"):
         assert english not in text, english
     english_text = _pdf_text(_english_pdf(report, digest, tmp_path))
     assert not re.search("[\u3400-\u9fff]", english_text)  # the English PDF stays English
+    assert "meter events: 2 meters" in english_text
+    assert "jitter 3, resets 0, rejected 1" not in english_text  # per meter, in the period
+    assert "jitter 5, resets 0, rejected 1" in english_text  # site-a/m1/electricity
 
 
 def _english_pdf(report: Report, digest: str, tmp_path: Path) -> Path:
