@@ -117,6 +117,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
 def _binary(name: str, *candidates: str) -> str:
     for candidate in (name, *candidates):
         found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
@@ -132,9 +141,19 @@ class LocalService:
 
     def __init__(self, *, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.port = port or free_port()
+        # a service started again on the same data directory takes the port it had, when
+        # that is free, so configuration files written against it stay true (the demo's
+        # report configuration, then `plantstream stack` to pull the report)
+        self.port = port or self._remembered_port() or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+
+    def _remembered_port(self) -> int | None:
+        try:
+            port = int((self.data_dir / "port").read_text())
+        except (OSError, ValueError):
+            return None
+        return port if 1024 <= port <= 65535 and _port_is_free(port) else None
 
     # Subclasses say how to start and how to tell it is ready.
     def command(self) -> list[str]:
@@ -159,6 +178,7 @@ class LocalService:
         if self.ready():  # someone else answers there: never mistake it for ours
             raise ServiceError(service=self.name, reason=f"port {self.port} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "port").write_text(f"{self.port}\n")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         try:
             with deferred_stop():

@@ -97,9 +97,13 @@ def _page_headline(report: Report, digest: str, t: _Text) -> Figure:
     e, f, s = report.energy, report.financials, report.scope
     dc = report.dual_control
     per_10k = _("tce / 10,000 yuan")
-    fig.text(0.06, 0.955, _("Energy report: {name} ({type} {id})").format(
-        name=s.name, type=scope_type_label(s.type, t.lang), id=s.id), fontsize=15,
-        fontweight="bold")
+    title = _("Energy report: {name} ({type} {id})").format(
+        name=s.name, type=scope_type_label(s.type, t.lang), id=s.id)
+    # a long enterprise name must not run off the page: shrink to fit the width (a CJK
+    # character is about two Latin ones wide)
+    width = sum(2 if ord(c) >= 0x2E80 else 1 for c in title)
+    fig.text(0.06, 0.955, title, fontsize=min(15.0, max(9.0, 15.0 * 52 / max(width, 1))),
+             fontweight="bold")
     fig.text(0.06, 0.932, _("Enterprise {name} ({id}), jurisdiction {jurisdiction}").format(
         name=s.enterprise_name, id=s.enterprise_id, jurisdiction=s.jurisdiction), fontsize=8)
     fig.text(0.06, 0.917, _("Period {label}: {start} to {end} (exclusive), {days} days, "

@@ -39,3 +39,19 @@ def test_failed_start_reports_the_log(tmp_path: Path) -> None:
             clash.start(timeout_s=5)
     finally:
         first.stop()
+
+
+def test_a_service_keeps_its_port_on_the_same_data_directory(tmp_path: Path) -> None:
+    """Configuration written against a local service stays true when it starts again
+    (the demo's report configuration, then `plantstream stack`)."""
+    first = Mosquitto(data_dir=tmp_path / "broker")
+    first.start()
+    first.stop()
+    again = Mosquitto(data_dir=tmp_path / "broker")
+    assert again.port == first.port
+    taken = Mosquitto(data_dir=tmp_path / "broker")
+    taken.start()
+    try:  # its port is in use now: another service on that directory gets another port
+        assert Mosquitto(data_dir=tmp_path / "broker").port != taken.port
+    finally:
+        taken.stop()
