@@ -182,8 +182,8 @@ async def test_tag_map_to_batches(plc: PlcProcess) -> None:
         await collect_until(source, seen, has(CounterReading, lambda r: True))
         # DB1 bytes 0..19 in one block, the merker, input and output bytes in three more:
         # four items of one read request a poll
-        assert len(source.plcs[0].blocks) == 4
-        assert len(source.plcs[0].requests_plan) == 1
+        assert len(source.devices[0].blocks) == 4
+        assert len(source.devices[0].requests_plan) == 1
         first = {(type(r).__name__, getattr(r, "kind", getattr(r, "signal", ""))): r
                  for r in seen}
         assert first[("StateReading", "")].state == 10000

@@ -12,13 +12,9 @@ their modulus (rollover is the batcher's job); a deadband applies to analog sign
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from plantstream.edge.readings import Reading
+from plantstream.edge.sources._polled import PolledSource
 from plantstream.edge.sources.modbus._buffer import ReadingBuffer
 from plantstream.edge.sources.modbus.config import (
     CounterRegister,
@@ -57,26 +53,18 @@ def _device_class() -> type[Device]:
     return Device
 
 
-class ModbusSource:
+class ModbusSource(PolledSource["Device"]):
     """A `Source` reading Modbus TCP devices; `errors` counts failed requests."""
 
+    kind = "modbus"
+
     def __init__(self, *, config: ModbusConfig, start_ms: int) -> None:
+        super().__init__(name=config.name, start_ms=start_ms)
         self.config = config
-        self.name = config.name
-        self._buffer = ReadingBuffer(horizon_ms=start_ms)
-        self._devices: list[Device] = []  # while entered
-        self._past_errors = 0
-        self._tasks: list[asyncio.Task[None]] = []
 
-    @property
-    def errors(self) -> int:
-        """Failed connections and requests so far, all devices."""
-        return self._past_errors + sum(device.errors for device in self._devices)
-
-    @property
-    def pending(self) -> int:
-        """Readings buffered and not yet handed out by `poll`."""
-        return len(self._buffer)
+    def _open(self, buffer: ReadingBuffer) -> list[Device]:
+        device_class = _device_class()
+        return [device_class(d, buffer=buffer) for d in self.config.devices]
 
     async def check(self) -> None:
         """Connect to every device and read its whole map once, apart from the running
@@ -94,24 +82,3 @@ class ModbusSource:
                 problems.append(f"{device.label}: {device.last_error}")
         if problems:
             raise ServiceError(service=f"modbus source {self.name}", reason="; ".join(problems))
-
-    async def __aenter__(self) -> Self:
-        device_class = _device_class()
-        self._devices = [device_class(d, buffer=self._buffer) for d in self.config.devices]
-        self._tasks = [asyncio.create_task(device.run(), name=f"modbus-{device.label}")
-                       for device in self._devices]
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        self._past_errors = self.errors
-        self._devices = []
-
-    async def poll(self, until_ms: int) -> Sequence[Reading]:
-        return self._buffer.take(until_ms)

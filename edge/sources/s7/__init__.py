@@ -12,13 +12,9 @@ with their modulus (rollover is the batcher's job).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from plantstream.edge.readings import Reading
+from plantstream.edge.sources._polled import PolledSource
 from plantstream.edge.sources.modbus._buffer import ReadingBuffer
 from plantstream.edge.sources.s7.config import (
     Counters,
@@ -58,28 +54,22 @@ def _plc_class() -> type[Plc]:
     return Plc
 
 
-class S7Source:
+class S7Source(PolledSource["Plc"]):
     """A `Source` reading Siemens S7 PLCs; `errors` counts failed connections and reads."""
 
-    def __init__(self, *, config: S7Config, start_ms: int) -> None:
-        self.config = config
-        self.name = config.name
-        self._buffer = ReadingBuffer(horizon_ms=start_ms)
-        self.plcs: list[Plc] = []  # while entered
-        self._past_errors = 0
-        self._tasks: list[asyncio.Task[None]] = []
+    kind = "s7"
 
-    @property
-    def errors(self) -> int:
-        return self._past_errors + sum(plc.errors for plc in self.plcs)
+    def __init__(self, *, config: S7Config, start_ms: int) -> None:
+        super().__init__(name=config.name, start_ms=start_ms)
+        self.config = config
+
+    def _open(self, buffer: ReadingBuffer) -> list[Plc]:
+        plc_class = _plc_class()
+        return [plc_class(p, buffer=buffer) for p in self.config.plcs]
 
     @property
     def connects(self) -> int:
-        return sum(plc.connects for plc in self.plcs)
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
+        return sum(plc.connects for plc in self.devices)
 
     async def check(self) -> None:
         """Connect to every PLC and read every tag once, apart from the running source;
@@ -101,24 +91,3 @@ class S7Source:
                 problems.append(f"{plc.label}: {plc.last_error}")
         if problems:
             raise ServiceError(service=f"s7 source {self.name}", reason="; ".join(problems))
-
-    async def __aenter__(self) -> Self:
-        plc_class = _plc_class()
-        self.plcs = [plc_class(p, buffer=self._buffer) for p in self.config.plcs]
-        self._tasks = [asyncio.create_task(plc.run(), name=f"s7-{plc.label}")
-                       for plc in self.plcs]
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        self._past_errors = self.errors
-        self.plcs = []
-
-    async def poll(self, until_ms: int) -> Sequence[Reading]:
-        return self._buffer.take(until_ms)
