@@ -7,11 +7,13 @@ keeps a refused message. It also:
 
 * survives reason codes paho cannot parse: Mosquitto 2.0 answers a PUBLISH over its
   `message_size_limit` with PUBACK 0x95 ("packet too large", not a valid PUBACK code in
-  MQTT 5), paho calls that a malformed packet and drops the connection; the code is
-  read from the raw packet first, so the publish ends as refused (0x95), not as a
-  timeout;
+  MQTT 5). paho calls that a malformed packet and drops the connection, and, the
+  message still being in flight, sends it again on the next connection, which drops
+  that one too, and so on. The PUBACK is completed here instead: the message leaves
+  paho's in-flight set, the publish ends as refused (0x95) and the connection stays up;
 * fails every waiting `publish_acked` at once when the connection drops (aiomqtt's
-  publish would wait for its whole timeout);
+  publish would wait for its whole timeout), and says so at once (`lost`, `on_lost`),
+  so an idle publisher notices a dead link without having to publish into it;
 * keeps the broker's Maximum Packet Size from the CONNACK (`max_packet_size`).
 
 It awaits its PUBACK future directly (no `asyncio.wait_for`), so it never swallows a
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 import aiomqtt
@@ -65,27 +68,43 @@ class AckingClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._acks: dict[int, asyncio.Future[int]] = {}
         self.max_packet_size: int | None = None
+        self.lost = False  # the connection dropped (set once, never cleared)
+        self.on_lost: Callable[[], None] | None = None
         handle = self._client._handle_pubackcomp
 
         def handle_pubackcomp(cmd: Any) -> Any:
             try:
                 return handle(cmd)
-            except Exception:  # paho rejects the packet (and will drop the connection)
-                self._unparsed_puback(cmd)
+            except Exception:  # paho rejects the packet (and would drop the connection)
+                if self._unparsed_puback(cmd):
+                    return paho.MQTT_ERR_SUCCESS
                 raise
 
         self._client._handle_pubackcomp = handle_pubackcomp  # type: ignore[method-assign]
 
-    def _unparsed_puback(self, cmd: str) -> None:
+    def _unparsed_puback(self, cmd: str) -> bool:
+        """Complete a PUBACK whose reason code paho cannot parse, as paho's
+        `_do_on_publish` would; True if it was one."""
         packet = bytes(self._client._in_packet.get("packet", b""))
         if cmd != "PUBACK" or len(packet) < 3:
-            return
+            return False
         (mid,) = struct.unpack("!H", packet[:2])
-        future = self._acks.pop(mid, None)
+        code = packet[2]
         log.debug("PUBACK for mid %d with reason code 0x%02x that paho cannot parse",
-                  mid, packet[2])
+                  mid, code)
+        paho_client = self._client
+        with paho_client._out_message_mutex:
+            message = paho_client._out_messages.pop(mid, None)
+            if message is not None:
+                message.info._set_as_published()  # answered: never sent again
+                if message.qos > 0:
+                    paho_client._inflight_messages -= 1
+                    if paho_client._max_inflight_messages > 0:
+                        paho_client._update_inflight()
+        future = self._acks.pop(mid, None)
         if future is not None and not future.done():
-            future.set_result(packet[2])
+            future.set_result(code)
+        return True
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any,
                     reason_code: Any, properties: Any = None) -> None:
@@ -95,6 +114,9 @@ class AckingClient(aiomqtt.Client):
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
                        reason_code: Any, properties: Any = None) -> None:
+        self.lost = True
+        if self.on_lost is not None:
+            self.on_lost()
         acks, self._acks = self._acks, {}
         for future in acks.values():
             if not future.done():

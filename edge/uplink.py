@@ -6,9 +6,13 @@ reason code. A refused publish (MQTT v5 reason code >= 0x80: not authorized, quo
 exceeded, packet too large...) leaves the batch in the queue; it is counted by reason
 (`LinkStats.refused`, the gateway's health), logged once per reason at warning level,
 and retried with exponential backoff: the whole topic for reasons about the topic or
-the client (not authorized, quota...), only that batch for reasons about the packet
-(too large, payload format). A batch larger than the broker's Maximum Packet Size
-(from the CONNACK) is never sent: its raw samples are shed (counted) first.
+the client (not authorized, quota...), only that batch for reasons about its payload
+(payload format). A batch the broker refuses as too large sets a size floor: every batch
+at least that large is held back, and only the smallest of them probes the broker, on
+its own backoff, until one is accepted (the limit was raised); smaller batches and the
+health flow meanwhile.
+A batch larger than the broker's Maximum Packet Size (from the CONNACK) is never
+sent: its raw samples are shed (counted) first.
 
 After every reconnect, batches acknowledged within the queue's `keep_acked_s` window
 are published again, in case the broker lost them. A batch published twice is a
@@ -41,8 +45,9 @@ __all__ = ["LinkStats", "Uplink"]
 log = logging.getLogger(__name__)
 
 REFUSED_BACKOFF_MAX_S = 30.0  # longest wait before a refused publish is tried again
-# reasons that concern this one packet; any other refusal holds back the whole topic
-_PACKET_REASONS = frozenset({0x95, 0x99})
+_TOO_LARGE = 0x95  # packet too large: sets the size floor
+# reasons that concern this one payload; any other refusal holds back the whole topic
+_PAYLOAD_REASONS = frozenset({0x99})
 # MQTT fixed header, topic length, packet id and properties length, at most
 _PUBLISH_OVERHEAD = 16
 
@@ -88,6 +93,12 @@ class Uplink:
         self._topic_refusals = 0
         self._topic_retry_at = 0.0
         self._batch_retry: dict[int, tuple[int, float]] = {}  # seq -> (refusals, retry at)
+        # batches of `_too_large_from` bytes (queued payload) and more are held back;
+        # the smallest probes at `_size_probe_at`
+        self._too_large_from: int | None = None
+        self._size_refusals = 0
+        self._size_probe_at = 0.0
+        self._held: set[int] = set()  # seqs held back by the size floor
         self._warned: set[str] = set()  # reasons logged since the last accepted batch
 
     def close(self) -> None:
@@ -124,6 +135,7 @@ class Uplink:
                     raise_if_cancelling()  # connecting waits through asyncio.wait_for
                     client.pending_calls_threshold = self.max_inflight + 16  # our window
                     self._client = client
+                    client.on_lost = self._wake.set  # an idle loop notices at once
                     self.max_packet_size = client.max_packet_size
                     self._connected()
                     attempt = 0
@@ -170,12 +182,40 @@ class Uplink:
             return None
         return self.max_packet_size - _PUBLISH_OVERHEAD - len(self.topics.batch.encode())
 
+    def _too_large(self, batch: QueuedBatch) -> bool:
+        return self._too_large_from is not None and len(batch.payload) >= self._too_large_from
+
     def _due(self, batch: QueuedBatch, now: float) -> bool:
+        if self._too_large(batch):
+            self._held.add(batch.seq)
+            return False
         retry = self._batch_retry.get(batch.seq)
         return retry is None or retry[1] <= now
 
+    def _next_round(self, window: list[QueuedBatch], now: float) -> list[QueuedBatch]:
+        """The batches to publish now: the due ones, and the size probe when it is due."""
+        if now < self._topic_retry_at:
+            return []
+        pending = [b for b in window if self._due(b, now)][:self.max_inflight]
+        if self._too_large_from is not None and now >= self._size_probe_at:
+            held = [b for b in window if self._too_large(b)]
+            if held and len(pending) < self.max_inflight:
+                pending.append(min(held, key=lambda b: (len(b.payload), b.seq)))
+        return pending
+
+    def _retry_at(self, now: float) -> float:
+        """When a held-back batch may be tried next."""
+        if now < self._topic_retry_at:
+            return self._topic_retry_at
+        times = [r[1] for r in self._batch_retry.values()]
+        if self._too_large_from is not None:
+            times.append(self._size_probe_at)
+        return min(times, default=now + 1.0)
+
     async def _publish_forever(self, client: AckingClient) -> None:
         while not self._closing:
+            if client.lost:
+                raise aiomqtt.MqttError("connection lost")
             if self._second_pass_at is not None and time.monotonic() >= self._second_pass_at:
                 # A broker that crashed may come back without the ingest tier's shared
                 # subscription (Mosquitto 2.0 does not restore the shared subscription of
@@ -186,20 +226,17 @@ class Uplink:
                 self._republish("second pass after reconnect")
             now = time.monotonic()
             live_after_ms = int((time.time() - self.backlog_after_s) * 1000)
-            window = self.queue.next_window(self.max_inflight + len(self._batch_retry),
-                                            live_after_ms=live_after_ms,
-                                            backlog_share=self.backlog_share)
-            pending = ([b for b in window if self._due(b, now)][:self.max_inflight]
-                       if now >= self._topic_retry_at else [])
+            window = self.queue.next_window(
+                self.max_inflight + len(self._batch_retry) + len(self._held),
+                live_after_ms=live_after_ms, backlog_share=self.backlog_share)
+            pending = self._next_round(window, now)
             if not pending:
                 if not window:
                     self._empty.set()
                 self._wake.clear()
                 wait_s = 1.0
                 if window:  # refused batches wait for their retry time
-                    retry_at = self._topic_retry_at if now < self._topic_retry_at else min(
-                        (r[1] for r in self._batch_retry.values()), default=now + 1.0)
-                    wait_s = min(1.0, max(0.01, retry_at - now))
+                    wait_s = min(1.0, max(0.01, self._retry_at(now) - now))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait_s):
                         await self._wake.wait()
@@ -212,11 +249,12 @@ class Uplink:
                 if isinstance(result, int) and not is_refusal(result):
                     acked.append(queued.seq)
                 elif isinstance(result, int):
-                    self._refused(queued.seq, result)
+                    self._refused(queued, result)
             if acked:
                 self.queue.acknowledge(acked)
                 self.stats.published_batches += len(acked)
-                self._accepted(acked)
+                accepted = set(acked)
+                self._accepted([b for b in pending if b.seq in accepted])
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
                 raise errors[0]
@@ -234,22 +272,34 @@ class Uplink:
                         "kept queued, retried with backoff", self.gateway, topic, reason, code)
         return reason
 
-    def _refused(self, seq: int, code: int) -> None:
+    def _refused(self, batch: QueuedBatch, code: int) -> None:
         self._count_refusal(self.topics.batch, code)
         now = time.monotonic()
-        if code in _PACKET_REASONS:
-            refusals = self._batch_retry.get(seq, (0, 0.0))[0] + 1
-            self._batch_retry[seq] = (refusals, now + self._backoff_s(refusals))
+        if code == _TOO_LARGE:
+            size = len(batch.payload)
+            self._too_large_from = min(size, self._too_large_from or size)
+            self._held.add(batch.seq)
+            self._size_refusals += 1
+            self._size_probe_at = now + self._backoff_s(self._size_refusals)
+        elif code in _PAYLOAD_REASONS:
+            refusals = self._batch_retry.get(batch.seq, (0, 0.0))[0] + 1
+            self._batch_retry[batch.seq] = (refusals, now + self._backoff_s(refusals))
         else:
             self._topic_refusals += 1
             self._topic_retry_at = max(self._topic_retry_at,
                                        now + self._backoff_s(self._topic_refusals))
 
-    def _accepted(self, seqs: list[int]) -> None:
+    def _accepted(self, batches: list[QueuedBatch]) -> None:
         self._topic_refusals = 0
-        for seq in seqs:
-            self._batch_retry.pop(seq, None)
-        if self._warned and not self._batch_retry:  # nothing held back any more
+        if any(self._too_large(b) for b in batches):  # the broker's limit was raised
+            self._too_large_from = None
+            self._size_refusals = 0
+        for batch in batches:
+            self._batch_retry.pop(batch.seq, None)
+            self._held.discard(batch.seq)
+        if self._too_large_from is None:
+            self._held.clear()
+        if self._warned and not self._batch_retry and self._too_large_from is None:
             log.warning("gateway %s: the broker accepts batches again (refused so far: %s)",
                         self.gateway, self.stats.refused)
             self._warned.clear()
@@ -282,7 +332,8 @@ class Uplink:
         started = time.monotonic()
         try:
             code = await client.publish_acked(self.topics.health, payload, timeout=5.0)
-        except aiomqtt.MqttError:
+        except aiomqtt.MqttError as exc:
+            log.debug("gateway %s: health not delivered: %s", self.gateway, exc)
             return
         if is_refusal(code):
             self._count_refusal(self.topics.health, code)
