@@ -10,7 +10,8 @@ keeps a refused message. It also:
   MQTT 5). paho calls that a malformed packet and drops the connection, and, the
   message still being in flight, sends it again on the next connection, which drops
   that one too, and so on. The PUBACK is completed here instead: the message leaves
-  paho's in-flight set, the publish ends as refused (0x95) and the connection stays up;
+  paho's in-flight set and the publish ends as refused (0x95). (Mosquitto 2.0.11 then
+  closes the connection itself; the caller reconnects, without the refused message.)
 * fails every waiting `publish_acked` at once when the connection drops (aiomqtt's
   publish would wait for its whole timeout), and says so at once (`lost`, `on_lost`),
   so an idle publisher notices a dead link without having to publish into it;
