@@ -164,6 +164,10 @@ class Machine(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ideal_cycle_s: dict[str, PositiveSeconds] = {}  # PRU per product
     # picks the plausibility limits ingest applies (`[plausibility.limits.<class>]`)
     device_class: Id = "default"
+    # the site's main incoming meter (utility side): its energy is the site's measured
+    # total, written apart (`energy_main`) so that it never adds to the sum of the
+    # sub-meters; the report's data quality checks the two against each other
+    main_meter: bool = False
 
 
 class OeeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -229,6 +233,11 @@ class PlantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=
     def gateway_sites(self) -> dict[str, str]:
         """Gateway id -> its site id."""
         return {g.id: g.site for g in self.gateways}
+
+    @functools.cached_property
+    def main_meters(self) -> frozenset[str]:
+        """Ids of the machines that are main incoming meters."""
+        return frozenset(m.id for m in self.machines if m.main_meter)
 
     def machine(self, machine_id: str) -> Machine | None:
         return self._machines_by_id.get(machine_id)

@@ -185,12 +185,12 @@ def write_history(plant: PlantConfig, sims: dict[str, SimulatorConfig], writer: 
     for day_batches in synthetic_days(plant, sims, first_day=first_day, end_ms=end_ms,
                                       batch_ms=batch_ms, seed=seed):
         lines = [line for per_batch in batches_components(day_batches, plant, coefficients)
-                 for line in component_lines(per_batch)]
+                 for line in component_lines(per_batch, plant.main_meters)]
         writer.write(lines)
         batches += len(day_batches)
         points += len(lines)
         kwh += sum(meter.delta for b in day_batches for m in b.machines for meter in m.meters
-                   if meter.carrier == "electricity")
+                   if meter.carrier == "electricity" and m.machine not in plant.main_meters)
         if on_day is not None:
             on_day(dt.datetime.fromtimestamp(day_batches[0].t_start_ms / 1000, zone).date(),
                    points)

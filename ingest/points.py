@@ -30,9 +30,14 @@ _MINUTE_MS: Final = 60_000
 _MAX_DIRTY_MINUTES: Final = 1440  # a batch never spans a day; a guard against nonsense
 
 
-def component_lines(components: Iterable[MachineComponents]) -> list[str]:
+def component_lines(components: Iterable[MachineComponents],
+                    main_meters: frozenset[str] = frozenset()) -> list[str]:
+    """The `oee_components`, `production` and `energy` points of the components; the
+    energy of a main incoming meter (`main_meters`) goes to `energy_main` instead, so
+    that sums over `energy` stay sums over the sub-meters."""
     out: list[str] = []
     for c in components:
+        energy = "energy_main" if c.machine in main_meters else "energy"
         tags = f"site={c.site},line={c.line},machine={c.machine}"
         t = c.t_start_ms
         tc = c.time
@@ -56,7 +61,7 @@ def component_lines(components: Iterable[MachineComponents]) -> list[str]:
             if e.kgce is not None and e.kgco2 is not None:
                 conv = f",kgce={_num(e.kgce)},kgco2={_num(e.kgco2)}"
             out.append(
-                f"energy,{tags},carrier={e.carrier} quantity={_num(e.quantity)},"
+                f"{energy},{tags},carrier={e.carrier} quantity={_num(e.quantity)},"
                 f"unit={escape_string(e.unit)}{conv},covered_s={_num(e.covered_s)},"
                 f"interval_s={_num(e.interval_s)},raw_start={_num(e.raw_start)},"
                 f"raw_end={_num(e.raw_end)},rollovers={e.rollovers}i,resets={e.resets}i,"

@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 _HEALTH = msgspec.json.Decoder(Health)
 DEAD_LETTER_PAYLOAD_CAP = 64 * 1024
 # what a batch writes, by machine tag (the `batch` point is keyed by gateway)
-_BATCH_MEASUREMENTS = ("oee_components", "production", "energy", "state", "sample")
+_BATCH_MEASUREMENTS = ("oee_components", "production", "energy", "energy_main", "state",
+                       "sample")
 # HTTP statuses by which InfluxDB refuses a body's content (parse errors, field type
 # conflicts, beyond retention, too large); anything else is transient (retry, spool)
 _REFUSED = frozenset({400, 413, 422})
@@ -437,7 +438,7 @@ class IngestWorker:
             components = batch_components(batch, self.plant, self.coefficients,
                                           model=self.model, calendar=self.calendar)
             check_components(components, batch, topic=item.topic)
-            item.lines = component_lines(components)
+            item.lines = component_lines(components, self.plant.main_meters)
             # a stop that began in an earlier batch and ended here: judged whole now
             corrections = stop_corrections(batch, self.plant, self.model,
                                            calendar=self.calendar)

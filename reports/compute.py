@@ -39,6 +39,7 @@ from plantstream.reports.source import (
     Source,
     daily_carrier_totals,
     daily_energy,
+    meter_balance,
     meter_events,
     monthly_meter_energy,
     monthly_raw_totals,
@@ -326,6 +327,8 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
     line_site = {x.id: x.site for x in scope.plant.lines}
     for configured in scope.plant.machines:  # a machine without any energy point: 0 %
         site_of = line_site.get(configured.line, "")
+        if configured.main_meter:  # in `energy_main`: see the meter balance
+            continue
         if site_of in site_set and configured.id not in seen_machines:
             covered[(site_of, configured.id, "*")] = {}
     meters = []
@@ -389,8 +392,9 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
     method = f"{daily_from} against {monthly_from}"
     if source.kind == "raw" and not use_rollup:
         method += " (same points: a consistency check of the query path)"
-    events = meter_events(source.client, scope.sites, local_midnight_ms(period.start, zone),
-                          local_midnight_ms(data_end, zone))
+    start_ms, end_ms = local_midnight_ms(period.start, zone), local_midnight_ms(data_end, zone)
+    events = meter_events(source.client, scope.sites, start_ms, end_ms)
+    balance = _meter_balance(loaded, source, scope, start_ms, end_ms)
     return model.DataQuality(
         completeness_threshold=cfg.completeness_threshold, meters=meters,
         meters_below_threshold=below, passes_completeness=below == 0,
@@ -404,7 +408,23 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
                                         jitter=e.jitter, resets=e.resets, rejected=e.rejected)
                       for e in events if e.jitter or e.resets or e.rejected],
         jitter_steps=sum(e.jitter for e in events), meter_resets=sum(e.resets for e in events),
-        rejected_jumps=sum(e.rejected for e in events))
+        rejected_jumps=sum(e.rejected for e in events),
+        meter_balance=balance, passes_meter_balance=all(b.passes for b in balance))
+
+
+def _meter_balance(loaded: LoadedConfig, source: Source, scope: Scope, start_ms: int,
+                   end_ms: int) -> list[model.MeterBalance]:
+    cfg = loaded.config
+    out = []
+    for b in meter_balance(source.client, scope.sites, start_ms, end_ms):
+        tolerance = cfg.meter_balance_tolerances.get(b.carrier, cfg.meter_balance_tolerance)
+        deviation = (abs(b.sub_quantity / b.main_quantity - 1.0) if b.main_quantity > 0
+                     else (0.0 if b.sub_quantity == 0 else None))
+        out.append(model.MeterBalance(
+            site=b.site, carrier=b.carrier, main_meters=list(b.main_meters),
+            main_quantity=b.main_quantity, sub_quantity=b.sub_quantity, deviation=deviation,
+            tolerance=tolerance, passes=deviation is not None and deviation <= tolerance))
+    return out
 
 
 # --- the report -----------------------------------------------------------------------------

@@ -183,6 +183,11 @@ class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     quotas: list[Quota] = []
     completeness_threshold: Share = 0.90
     daily_monthly_tolerance: Share = 0.05
+    # the largest share by which a site's sub-meters may differ from its main incoming
+    # meter (losses, unmetered loads) before data quality flags the site; per carrier
+    # in `meter_balance_tolerances` (carrier -> share), this one otherwise
+    meter_balance_tolerance: Share = 0.05
+    meter_balance_tolerances: dict[str, Share] = {}
     realtime_interval_min: Literal[15, 30, 60] = 15
     regulators: list[Regulator] = []
     audit_log: str = "audit.jsonl"
@@ -289,6 +294,10 @@ def load_report_config(path: str | Path) -> LoadedConfig:
         if row not in table.carriers:
             raise ConfigError(source=source, key=f"carriers.coefficient_of.{carrier}",
                               reason=f"no coefficient row {row!r}")
+    for carrier in config.meter_balance_tolerances:
+        if carrier not in table.carriers and carrier not in config.carriers.coefficient_of:
+            raise ConfigError(source=source, key=f"meter_balance_tolerances.{carrier}",
+                              reason=f"unknown carrier {carrier!r}")
     financials = tuple(load_financials(base / config.financials)) if config.financials else ()
     limits: dict[str, LimitGrades] = {}
     line_owners: dict[str, set[str]] = {}

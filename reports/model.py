@@ -181,6 +181,19 @@ class MeterEvents(msgspec.Struct, frozen=True):
     rejected: int  # impossible steps (backward or above the maximum rate): not counted
 
 
+class MeterBalance(msgspec.Struct, frozen=True):
+    """A site's main incoming meter against the sum of its sub-meters, one carrier."""
+
+    site: str
+    carrier: str
+    main_meters: list[str]
+    main_quantity: float
+    sub_quantity: float
+    deviation: float | None  # |sub / main - 1|; None when the main meter read 0
+    tolerance: float
+    passes: bool
+
+
 class DailyMonthlyCheck(msgspec.Struct, frozen=True):
     month: str
     carrier: str
@@ -209,6 +222,9 @@ class DataQuality(msgspec.Struct, frozen=True):
     jitter_steps: int
     meter_resets: int
     rejected_jumps: int
+    # sites with a main incoming meter: the meter against the sum of the sub-meters
+    meter_balance: list[MeterBalance] = []
+    passes_meter_balance: bool = True
 
 
 class Methodology(msgspec.Struct, frozen=True):

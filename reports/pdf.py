@@ -294,6 +294,13 @@ def _page_details(report: Report, t: _Text) -> Figure:
               _("jitter {jitter}, resets {resets}, rejected {rejected}").format(
                   jitter=e.jitter, resets=e.resets, rejected=e.rejected), ""]
              for e in q.meter_events[:3]]
+    rows += [[_("main meter {site}/{carrier}").format(
+                  site=b.site, carrier=carrier_name(b.carrier, t.lang)),
+              _("sub-meters {sub} of {main}").format(
+                  sub=t.fmt(b.sub_quantity, 0), main=t.fmt(b.main_quantity, 0)) + ", "
+              + _("tolerance {share}").format(share=f"{b.tolerance:.0%}"),
+              _("pass") if b.passes else _("fail")]
+             for b in q.meter_balance[:3]]
     _table(quality, rows, [_("Data quality"), _("Value"), _("Status")], _("Data quality"), t,
            font=7)
     m = report.methodology

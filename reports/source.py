@@ -10,6 +10,8 @@ source aggregates `energy` / `production`; the `rollup` source reads the rollups
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -20,12 +22,14 @@ from plantstream.store.influxql import InfluxQL, Series
 
 __all__ = [
     "DailyEnergy",
+    "MeterBalance",
     "MeterEvents",
     "ProductionTotal",
     "Source",
     "daily_carrier_totals",
     "daily_energy",
     "interval_energy",
+    "meter_balance",
     "meter_events",
     "monthly_meter_energy",
     "monthly_raw_totals",
@@ -244,6 +248,39 @@ def meter_events(client: InfluxQL, sites: Sequence[str], start_ms: int,
             acc[2] += int(_num(rejected))
     return [MeterEvents(site=k[0], machine=k[1], carrier=k[2], jitter=v[0], resets=v[1],
                         rejected=v[2]) for k, v in sorted(totals.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterBalance:
+    site: str
+    carrier: str
+    main_meters: tuple[str, ...]
+    main_quantity: float  # sum of the main incoming meters (`energy_main`)
+    sub_quantity: float  # sum of every other meter (`energy`)
+
+
+def meter_balance(client: InfluxQL, sites: Sequence[str], start_ms: int,
+                  end_ms: int) -> list[MeterBalance]:
+    """Per site and carrier with a main incoming meter: its quantity in [start, end)
+    and the sum of the site's other meters of that carrier."""
+    where = f"{site_filter(sites)} AND {_time(start_ms, end_ms)}"
+    main: dict[tuple[str, str], float] = defaultdict(float)
+    mains: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for series in client.query(f'SELECT sum("quantity") FROM "energy_main" WHERE {where} '
+                               f'GROUP BY "site", "carrier", "machine"'):
+        key = (series.tags.get("site", ""), series.tags.get("carrier", ""))
+        mains[key].add(series.tags.get("machine", ""))
+        main[key] += math.fsum(_num(v) for _, v in series.values if v is not None)
+    if not main:
+        return []
+    sub: dict[tuple[str, str], float] = defaultdict(float)
+    for series in client.query(f'SELECT sum("quantity") FROM "energy" WHERE {where} '
+                               f'GROUP BY "site", "carrier"'):
+        key = (series.tags.get("site", ""), series.tags.get("carrier", ""))
+        sub[key] += math.fsum(_num(v) for _, v in series.values if v is not None)
+    return [MeterBalance(site=k[0], carrier=k[1], main_meters=tuple(sorted(mains[k])),
+                         main_quantity=main[k], sub_quantity=sub.get(k, 0.0))
+            for k in sorted(main)]
 
 
 def production_totals(source: Source, sites: Sequence[str], start_ms: int,
