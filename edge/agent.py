@@ -135,8 +135,9 @@ class EdgeAgent:
         """Close the open interval at its boundary (or stop at the `finish_at` end)
         and wait until the broker has acknowledged every queued batch. True if
         everything was delivered."""
-        if self._stop_at is None:
-            self._stop_at = self.batcher.t_end_ms
+        if self._stop_at is None:  # the open interval, or the one now is in (held back)
+            now = self.clock.now_ms()
+            self._stop_at = max(self.batcher.t_end_ms, -(-now // self.flush_ms) * self.flush_ms)
         await self._sampling_done.wait()
         try:
             await asyncio.wait_for(self.uplink.drained(), timeout=drain_timeout_s)
@@ -151,6 +152,12 @@ class EdgeAgent:
     @property
     def shed_samples(self) -> int:
         return self.queue.shed_samples
+
+    @property
+    def hold_ms(self) -> int:
+        """How far behind the clock intervals close: the longest `lateness_ms` of the
+        sources, so that late (replayed) readings still land in their own batches."""
+        return max((int(getattr(s, "lateness_ms", 0)) for s in self.sources), default=0)
 
     @property
     def horizon_ms(self) -> int:
@@ -171,9 +178,10 @@ class EdgeAgent:
 
     async def _sample_forever(self) -> None:
         period_s = min(0.2, max(0.005, 1.0 / self.clock.speedup))
+        hold_ms = self.hold_ms
         while not self._closing:
             now = self.clock.now_ms()
-            until = now if self._stop_at is None else min(now, self._stop_at)
+            until = now - hold_ms if self._stop_at is None else min(now, self._stop_at)
             readings = await self._poll(until)
             if self.sparkplug is not None:
                 self.sparkplug.observe(readings)

@@ -22,6 +22,10 @@ __all__ = ["SOURCES", "Source", "SourceConfig", "build_source"]
 
 
 class Source(Protocol):
+    """A source of readings. Optional: `lateness_ms` (int), how long after their end the
+    agent should keep intervals open for this source's late readings (a Sparkplug
+    source's history window); absent: 0."""
+
     name: str
 
     async def __aenter__(self) -> Self: ...

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 import pytest
 
-from plantstream.config import convert
+from plantstream.config import MqttConfig, convert
 from plantstream.devstack.services import Mosquitto, free_port
+from plantstream.edge.agent import EdgeAgent
+from plantstream.edge.config import EdgeConfig, GatewaySettings
 from plantstream.edge.readings import (
     AnalogReading,
     CounterReading,
@@ -31,6 +34,8 @@ from plantstream.edge.sources import build_source
 from plantstream.edge.sources.sparkplug import SparkplugConfig, SparkplugSource
 from plantstream.edge.sources.sparkplug._payload import decode_payload, metric_value
 from plantstream.errors import ConfigError, ServiceError
+from plantstream.topics import Topics
+from plantstream.wire import Batch
 from tests.edge.sourcing import PATIENCE_S, batch_readings, collect_until, now_ms
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
@@ -398,6 +403,59 @@ async def test_historical_replay_goes_to_its_past_interval(broker: Mosquitto, gr
     restart = [(i.t_start_ms, c.state) for i in closed for x in i.machines for c in x.changes
                if c.t_ms == past + 5000]
     assert restart == [(past + 5000 - (past + 5000) % 1000, 10000)]
+
+
+async def test_agent_holds_its_batches_open_for_the_history_window(
+        broker: Mosquitto, group: str, topic_root: str, tmp_path: Path,
+        edge_node: EdgeNodeProcess) -> None:
+    """In a running agent, intervals close `history_window_s` after their end, so a
+    replay after a short outage goes into its own past batch (on the wire); a value
+    older than the window is counted and dropped."""
+    config = EdgeConfig(
+        gateway=GatewaySettings(id="gw-spb", site="site-spb", flush_interval_s=1,
+                                state_dir=str(tmp_path / "edge")),
+        mqtt=MqttConfig(port=broker.port, topic_root=topic_root),
+        sources=[spb_config(broker, group, history_window_s=5.0)])
+    batches: list[Batch] = []
+    decoder = msgspec.json.Decoder(Batch)
+
+    async def read(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            batches.append(decoder.decode(message.payload))  # type: ignore[arg-type]
+
+    async with aiomqtt.Client("127.0.0.1", broker.port) as reader:
+        await reader.subscribe(Topics(root=topic_root).all_batches, qos=1)
+        reading = asyncio.create_task(read(reader))
+        try:
+            async with EdgeAgent(config=config) as agent:
+                assert agent.hold_ms == 5_000
+                source = agent.sources[0]
+                assert isinstance(source, SparkplugSource)
+                await connect_node(edge_node, broker, group)
+                await until(lambda: source.host.counters.births >= 1
+                            and agent.horizon_ms > agent.start_ms + 1_000)
+                # the agent's closed batches end about 5 s before now
+                assert now_ms() - agent.horizon_ms >= 4_000
+                replayed = now_ms() - 2_000  # its batch is still open: held back
+                old = agent.horizon_ms - 2_000  # its batch is closed
+                await edge_node.send({"op": "update_device", "device": DEVICE, "metrics": [
+                    m("Status/State", "INT32", 2, timestamp=old, is_historical=True),
+                    m("Status/State", "INT32", 2, timestamp=replayed, is_historical=True),
+                    m("Status/State", "INT32", 1, timestamp=replayed + 500,
+                      is_historical=True)]})
+                counters = source.host.counters
+                await until(lambda: counters.historical + counters.historical_dropped >= 3)
+                assert (counters.historical, counters.historical_dropped) == (2, 1)
+                assert await agent.stop(drain_timeout_s=PATIENCE_S)
+                closed = agent.closed_batches
+            await until(lambda: len({b.seq for b in batches}) >= closed)
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+    # the failure at its own (past) time, and the restart half a second later
+    timeline = {(b.t_start_ms, x.state_at_start) for b in batches for x in b.machines}
+    timeline |= {(c.t_ms, c.state) for b in batches for x in b.machines for c in x.changes}
+    assert (replayed, 190000) in timeline and (replayed + 500, 10000) in timeline
 
 
 async def test_malformed_messages_are_counted_never_raised(broker: Mosquitto,

@@ -57,6 +57,8 @@ class SparkplugSource:
         self.config = config
         self.name = config.name
         self._buffer = ReadingBuffer(horizon_ms=start_ms)
+        # the agent keeps intervals open this long for historical (replayed) values
+        self.lateness_ms = int(config.history_window_s * 1000)
         self.connected = asyncio.Event()
         self.connects = 0
         self.broker_errors = 0  # failed connections to the broker

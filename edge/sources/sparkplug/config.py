@@ -118,6 +118,11 @@ class SparkplugConfig(msgspec.Struct, tag="sparkplug", tag_field="type",
     # at most one rebirth request per edge node in this time
     rebirth_holdoff_s: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
     reconnect_min_s: Annotated[float, msgspec.Meta(ge=0.01, le=60)] = 0.5
+    # the agent closes its batches this long after their end, so that what an edge node
+    # replays after an outage this short (`is_historical` metrics, store and forward)
+    # lands in its own past batches; older values are counted (`historical_dropped`).
+    # The price: batches leave the gateway this much later. 0: close at once.
+    history_window_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
     reconnect_max_s: Annotated[float, msgspec.Meta(ge=0.01, le=600)] = 30.0
 
     def __post_init__(self) -> None:
