@@ -20,7 +20,7 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics poppler-ut
 # The lock files: every direct and transitive version per install set, made by `make lock`
 # with uv (`uv pip compile --universal`: fast, maintained, and its markers keep one lock
 # valid on x86_64 servers and ARM gateways alike).
-LOCKS  := requirements/edge.txt requirements/server.txt requirements/dev.txt
+LOCKS  := requirements/edge.txt requirements/edge-full.txt requirements/server.txt requirements/dev.txt
 # requirements/peers.txt locks a separate virtualenv (.venv-peers) for the third-party
 # Sparkplug B peers the tests drive: they need paho-mqtt < 2, which aiomqtt cannot share.
 UV_VERSION := 0.13.9
@@ -74,6 +74,9 @@ lock: .make/system
 	  PYTHONPATH=.make/uv .make/uv/bin/uv pip compile pyproject.toml --extra $$set --universal \
 	    --python-version 3.11 --no-header --annotation-style line -q -o requirements/$$set.txt || exit 1; \
 	done
+	@PYTHONPATH=.make/uv .make/uv/bin/uv pip compile pyproject.toml --extra edge --extra s7 \
+	  --extra sparkplug --universal --python-version 3.11 --no-header --annotation-style line \
+	  -q -o requirements/edge-full.txt
 	@PYTHONPATH=.make/uv .make/uv/bin/uv pip compile requirements/peers.in --python-version 3.11 \
 	  --universal --no-header --annotation-style line -q -o requirements/peers.txt
 	@echo "locks written: $(LOCKS) requirements/peers.txt; run 'make setup' to install them"

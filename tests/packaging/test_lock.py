@@ -29,8 +29,11 @@ def _lock(name: str) -> dict[str, str]:
 
 def test_every_lock_pins_exact_versions_and_nests() -> None:
     edge, server, dev = _lock("edge"), _lock("server"), _lock("dev")
+    edge_full = _lock("edge-full")  # a gateway with S7 PLCs or Sparkplug B nodes
     assert edge and server and dev
-    for smaller, larger in ((edge, server), (server, dev)):
+    assert set(edge_full) - set(edge) == {"python-snap7", "protobuf"}
+    for smaller, larger in ((edge, server), (server, dev), (edge, edge_full),
+                            (edge_full, dev)):
         for package, version in smaller.items():  # one resolution across install sets
             assert larger.get(package) == version, (package, version, larger.get(package))
     assert not {"numpy", "numba", "llvmlite", "fastapi", "influxdb-client"} & set(edge)
