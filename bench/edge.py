@@ -8,11 +8,13 @@ Figures, each beside a baseline from the same run:
   cpu_pct_1000_tags    CPU of a real `plantstream edge run` process reading 1,000 tags
   rss_mb_1000_tags     at 1 Hz (500 simulated machines: power and an energy meter each)
                        in real time, and its resident memory
-  drain_x_live         a backlog of 10 minutes at 1,000 tags/s (600 batches, closed while
-                       the broker is down), drained by the real-time agent beside live
-                       data: backlog batches acknowledged per second (from the queue's
-                       acknowledgement times, first to last) over live batches produced
-                       per second (one a second)
+  drain_x_live         a backlog of 30 minutes at 1,000 tags/s (1,800 batches, closed
+                       while the broker is down), drained by the real-time agent beside
+                       live data: backlog batches acknowledged per second over live
+                       batches produced per second (one a second). The rate is taken
+                       between the 10th and the 90th percentile of the acknowledgement
+                       times (the queue's `acked_ms`): the agent's start and the tail do
+                       not decide it, so one hiccup of a shared machine moves it little
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def _proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-BACKLOG_S = 600  # the backlog: 10 minutes of data
+BACKLOG_S = 1800  # the backlog: 30 minutes of data
 
 
 async def _backlog(port: int, state_dir: Path, end_ms: int) -> int:
@@ -107,16 +109,25 @@ async def _backlog(port: int, state_dir: Path, end_ms: int) -> int:
     return agent.closed_batches
 
 
-def _acks(state_dir: Path, below_seq: int) -> tuple[int, int | None, int | None, int]:
-    """(acknowledged, first ack ms, last ack ms, acknowledged after the first ack time)
-    among the batches with seq < `below_seq`."""
+def _acked(state_dir: Path, below_seq: int) -> int:
+    """How many of the batches with seq < `below_seq` are acknowledged."""
     with sqlite3.connect(state_dir / "queue.sqlite", timeout=10) as db:
-        count, first, last = db.execute(
-            "SELECT count(acked_ms), min(acked_ms), max(acked_ms) FROM batches "
-            "WHERE seq < ?", (below_seq,)).fetchone()
-        after = db.execute("SELECT count(*) FROM batches WHERE seq < ? AND acked_ms > ?",
-                           (below_seq, first or 0)).fetchone()[0]
-    return int(count), first, last, int(after)
+        return int(db.execute("SELECT count(acked_ms) FROM batches WHERE seq < ?",
+                              (below_seq,)).fetchone()[0])
+
+
+def _drain_rate(state_dir: Path, below_seq: int) -> float:
+    """Batches acknowledged per second between the 10th and the 90th percentile of the
+    acknowledgement times of the batches with seq < `below_seq`."""
+    with sqlite3.connect(state_dir / "queue.sqlite", timeout=10) as db:
+        times: list[int] = [int(t) for (t,) in db.execute(
+            "SELECT acked_ms FROM batches WHERE seq < ? AND acked_ms IS NOT NULL "
+            "ORDER BY acked_ms", (below_seq,))]
+    lo, hi = len(times) // 10, len(times) * 9 // 10
+    if hi - lo < 2 or times[hi] <= times[lo]:
+        raise ServiceError(service="edge", reason=f"{len(times)} acknowledgements: too few "
+                           "to time the drain")
+    return (hi - lo) / ((times[hi] - times[lo]) / 1000.0)
 
 
 def _real_time_agent(broker: Mosquitto, work: Path,
@@ -137,13 +148,13 @@ def _real_time_agent(broker: Mosquitto, work: Path,
                                stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while _acks(state_dir, backlog)[0] < backlog and time.monotonic() < deadline:
+        while _acked(state_dir, backlog) < backlog and time.monotonic() < deadline:
             time.sleep(0.1)
-        acked, first, last, after_first = _acks(state_dir, backlog)
-        if acked < backlog or first is None or last is None or last <= first:
+        acked = _acked(state_dir, backlog)
+        if acked < backlog:
             raise ServiceError(service="edge", reason=f"backlog not drained: {acked} of "
                                f"{backlog} batches acknowledged")
-        drain_rate = after_first / ((last - first) / 1000.0)  # batches/s
+        drain_rate = _drain_rate(state_dir, backlog)  # batches/s
         live_rate = 1.0  # one batch per second of 1,000 tags (1 s flush, real time)
         time.sleep(5.0)  # the drain is over; steady state
         cpu0, wall0 = _proc_cpu_s(process.pid), time.monotonic()
@@ -178,10 +189,10 @@ def run(args: argparse.Namespace) -> int:
             raw = asyncio.run(_raw_publish(broker.port, payloads, samples_each))
             print(f"  agent {samples_per_s:,.0f} samples/s; raw QoS 1 publishing of the same "
                   f"payloads {raw:,.0f} samples/s", flush=True)
-            print("real-time agent process: 500 machines x 2 tags at 1 Hz, after a 10 min "
+            print("real-time agent process: 500 machines x 2 tags at 1 Hz, after a 30 min "
                   "outage ...", flush=True)
             cpu_pct, rss, drain_x, backlog = _real_time_agent(broker, work, seconds)
-            print(f"  a backlog of {backlog} batches (10 min) drains {drain_x:,.1f}x faster "
+            print(f"  a backlog of {backlog} batches (30 min) drains {drain_x:,.1f}x faster "
                   f"than live data is produced; then {cpu_pct:.1f}% of one core, "
                   f"{rss:.0f} MB RSS", flush=True)
         finally:
