@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ def test_the_jurisdictions_regulator_pulls_every_format_with_one_hash(api: Api) 
     pdf = api.get(ROUTE, "county", jurisdiction="county-x", period="2026-01", format="pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
+    # written once each body was delivered: the last one may land just after its response
+    deadline = time.monotonic() + 30
+    while len(read_audit(api.audit)) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
     entries = read_audit(api.audit)[before:]
     assert [(e.regulator, e.action, e.scope, e.sha256) for e in entries] == \
         [("county-x", "each_mu", "county-x", digest)] * 3

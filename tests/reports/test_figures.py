@@ -194,6 +194,8 @@ def expected(config_hash: str) -> dict[str, Any]:
                 {"site": "site-a", "machine": "m2", "carrier": "green_power",
                  "jitter": 0, "resets": 1, "rejected": 0}],
             "jitter_steps": 5, "meter_resets": 1, "rejected_jumps": 1,
+            # no main incoming meter in this plant: nothing to balance
+            "meter_balance": [], "passes_meter_balance": True,
         },
         "methodology": {
             "coefficient_table_version": "2026.2",
