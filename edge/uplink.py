@@ -98,7 +98,7 @@ class Uplink:
         self._too_large_from: int | None = None
         self._size_refusals = 0
         self._size_probe_at = 0.0
-        self._held: set[int] = set()  # seqs held back by the size floor
+        self._held_in_window = 0  # held-back batches in the last window: read past them
         self._warned: set[str] = set()  # reasons logged since the last accepted batch
 
     def close(self) -> None:
@@ -187,7 +187,6 @@ class Uplink:
 
     def _due(self, batch: QueuedBatch, now: float) -> bool:
         if self._too_large(batch):
-            self._held.add(batch.seq)
             return False
         retry = self._batch_retry.get(batch.seq)
         return retry is None or retry[1] <= now
@@ -197,10 +196,10 @@ class Uplink:
         if now < self._topic_retry_at:
             return []
         pending = [b for b in window if self._due(b, now)][:self.max_inflight]
-        if self._too_large_from is not None and now >= self._size_probe_at:
-            held = [b for b in window if self._too_large(b)]
-            if held and len(pending) < self.max_inflight:
-                pending.append(min(held, key=lambda b: (len(b.payload), b.seq)))
+        held = [b for b in window if self._too_large(b)]
+        self._held_in_window = len(held)
+        if held and now >= self._size_probe_at and len(pending) < self.max_inflight:
+            pending.append(min(held, key=lambda b: (len(b.payload), b.seq)))
         return pending
 
     def _retry_at(self, now: float) -> float:
@@ -227,7 +226,7 @@ class Uplink:
             now = time.monotonic()
             live_after_ms = int((time.time() - self.backlog_after_s) * 1000)
             window = self.queue.next_window(
-                self.max_inflight + len(self._batch_retry) + len(self._held),
+                self.max_inflight + len(self._batch_retry) + self._held_in_window,
                 live_after_ms=live_after_ms, backlog_share=self.backlog_share)
             pending = self._next_round(window, now)
             if not pending:
@@ -278,7 +277,6 @@ class Uplink:
         if code == _TOO_LARGE:
             size = len(batch.payload)
             self._too_large_from = min(size, self._too_large_from or size)
-            self._held.add(batch.seq)
             self._size_refusals += 1
             self._size_probe_at = now + self._backoff_s(self._size_refusals)
         elif code in _PAYLOAD_REASONS:
@@ -296,9 +294,6 @@ class Uplink:
             self._size_refusals = 0
         for batch in batches:
             self._batch_retry.pop(batch.seq, None)
-            self._held.discard(batch.seq)
-        if self._too_large_from is None:
-            self._held.clear()
         if self._warned and not self._batch_retry and self._too_large_from is None:
             log.warning("gateway %s: the broker accepts batches again (refused so far: %s)",
                         self.gateway, self.stats.refused)

@@ -306,6 +306,13 @@ def _buckets(period: Period, data_end: dt.date, daily: bool) -> list[tuple[dt.da
     return out
 
 
+def _deviation(value: float, reference: float) -> float | None:
+    """|value / reference - 1|; 0 when both are 0, None when only the reference is."""
+    if reference > 0:
+        return abs(value / reference - 1.0)
+    return 0.0 if value == 0 else None
+
+
 def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
                   rows: Sequence[DailyEnergy], per_day_carrier: dict[tuple[dt.date, str], float],
                   period: Period, data_end: dt.date, daily: bool) -> model.DataQuality:
@@ -380,7 +387,7 @@ def _data_quality(loaded: LoadedConfig, source: Source, scope: Scope,
         for carrier in sorted(set(daily_sums) | {c for m, c in monthly if m == label}):
             d_sum = daily_sums.get(carrier, 0.0)
             m_sum = monthly.get((label, carrier), 0.0)
-            deviation = abs(d_sum / m_sum - 1.0) if m_sum > 0 else (0.0 if d_sum == 0 else None)
+            deviation = _deviation(d_sum, m_sum)
             checks.append(model.DailyMonthlyCheck(
                 month=label, carrier=carrier, sum_of_daily=d_sum, monthly_total=m_sum,
                 deviation=deviation,
@@ -418,8 +425,7 @@ def _meter_balance(loaded: LoadedConfig, source: Source, scope: Scope, start_ms:
     out = []
     for b in meter_balance(source.client, scope.sites, start_ms, end_ms):
         tolerance = cfg.meter_balance_tolerances.get(b.carrier, cfg.meter_balance_tolerance)
-        deviation = (abs(b.sub_quantity / b.main_quantity - 1.0) if b.main_quantity > 0
-                     else (0.0 if b.sub_quantity == 0 else None))
+        deviation = _deviation(b.sub_quantity, b.main_quantity)
         out.append(model.MeterBalance(
             site=b.site, carrier=b.carrier, main_meters=list(b.main_meters),
             main_quantity=b.main_quantity, sub_quantity=b.sub_quantity, deviation=deviation,

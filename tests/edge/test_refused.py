@@ -161,11 +161,6 @@ async def test_batches_over_the_message_size_limit_are_delivered_once_it_is_rais
             assert agent.health().refused["packet_too_large"] >= 3
             await until(lambda: agent.uplink.stats.rtt_ms is not None,
                         "health flows beside the refused batches")
-            # Mosquitto 2.0 drops the connection after each refusal; nothing else may
-            # (paho re-sending a refused batch on every new connection would drop each
-            # of them): at most one connection lost per refusal
-            stats = agent.uplink.stats
-            assert stats.outages <= stats.refused["packet_too_large"]
             broker.extra_config = "message_size_limit 0\n"
             _reload(broker)
             await until(lambda: agent.uplink.stats.published_batches > 0, "a delivery")

@@ -415,7 +415,7 @@ async def test_agent_holds_its_batches_open_for_the_history_window(
         gateway=GatewaySettings(id="gw-spb", site="site-spb", flush_interval_s=1,
                                 state_dir=str(tmp_path / "edge")),
         mqtt=MqttConfig(port=broker.port, topic_root=topic_root),
-        sources=[spb_config(broker, group, history_window_s=5.0)])
+        sources=[spb_config(broker, group, history_window_s=8.0)])
     batches: list[Batch] = []
     decoder = msgspec.json.Decoder(Batch)
 
@@ -428,15 +428,15 @@ async def test_agent_holds_its_batches_open_for_the_history_window(
         reading = asyncio.create_task(read(reader))
         try:
             async with EdgeAgent(config=config) as agent:
-                assert agent.hold_ms == 5_000
+                assert agent.hold_ms == 8_000
                 source = agent.sources[0]
                 assert isinstance(source, SparkplugSource)
                 await connect_node(edge_node, broker, group)
                 await until(lambda: source.host.counters.births >= 1
                             and agent.horizon_ms > agent.start_ms + 1_000)
-                # the agent's closed batches end about 5 s before now
-                assert now_ms() - agent.horizon_ms >= 4_000
-                replayed = now_ms() - 2_000  # its batch is still open: held back
+                # the agent's closed batches end about 8 s before now
+                assert now_ms() - agent.horizon_ms >= 7_000
+                replayed = now_ms() - 2_000  # its batch is still open (held back 8 s)
                 old = agent.horizon_ms - 2_000  # its batch is closed
                 await edge_node.send({"op": "update_device", "device": DEVICE, "metrics": [
                     m("Status/State", "INT32", 2, timestamp=old, is_historical=True),

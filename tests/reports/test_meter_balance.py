@@ -21,6 +21,7 @@ from plantstream.edge.readings import MeterReading, StateReading
 from plantstream.errors import ConfigError
 from plantstream.ingest.worker import IngestWorker
 from plantstream.reports import Source, build_report, load_report_config, report_json
+from plantstream.reports.model import Report
 from plantstream.reports.pdf import report_pdf
 from plantstream.reports.periods import parse_period
 from plantstream.store.influxql import InfluxQL
@@ -122,7 +123,7 @@ def test_main_meter_is_kept_apart_and_checked_against_the_sub_meters(
     main = influxql.scalar('SELECT sum("quantity") FROM "energy_main"')
     assert main == pytest.approx(MINUTES * PER_MINUTE["incoming"])
 
-    def report(extra: str = ""):  # type: ignore[no-untyped-def]
+    def report(extra: str = "") -> Report:
         config = tmp_path / "reports.toml"
         config.write_text(_report_toml(influxd.url, database, extra))
         loaded = load_report_config(config)
