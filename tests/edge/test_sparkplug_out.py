@@ -49,7 +49,9 @@ async def test_agent_is_a_sparkplug_edge_node(broker: Mosquitto, topic_root: str
             "gateway": {"id": "gw-7", "site": "site-1", "flush_interval_s": 1,
                         "state_dir": str(state_dir), "health_interval_s": 60},
             "mqtt": {"port": broker.port, "topic_root": topic_root},
-            "sources": [{"type": "simulator", "seed": 3, "machines": [{
+            # no breaks: on the wall clock, a run at 04:00, 12:00 or 20:00 local time
+            # would find the machine on its break (state 160000) at birth
+            "sources": [{"type": "simulator", "seed": 3, "breaks": [], "machines": [{
                 "id": "press-01", "products": {"P-100": 2.0}, "gas_m3_per_h": 4.0}]}],
             "sparkplug": {"group": group},
         }, EdgeConfig, source="test")
