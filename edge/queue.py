@@ -362,6 +362,10 @@ class DiskQueue:
 
     def _succeeded(self) -> None:
         if self.storage == "error":
+            if "disk_full" in self._logged and self.free_bytes() <= self.reserve_bytes:
+                # a small write fitted in the full file's free pages: the disk is still
+                # full, and saying "works again" would flap the state and the log
+                return
             log.warning("disk queue %s: storage works again (%.1f MiB free)", self.path,
                         self.free_bytes() / 1024**2)
             self._logged.clear()
