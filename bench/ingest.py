@@ -77,6 +77,7 @@ DRAIN_S: Final = 30.0
 TARGET: Final = 500_000
 BACKLOG_TARGET: Final = 700_000
 MAX_MESSAGES: Final = int(os.environ.get("PLANTSTREAM_BENCH_MAX_MESSAGES", "10"))
+WRITES: Final = int(os.environ.get("PLANTSTREAM_BENCH_WRITES", "4"))
 ROOT: Final = "bench"
 DATABASE: Final = "bench"
 
@@ -253,7 +254,7 @@ def _ingest_config(workdir: Path, broker: Mosquitto, url: str, shape: LoadShape)
                           mqtt=MqttConfig(port=broker.port, topic_root=ROOT),
                           influx=InfluxConfig(url=url, database=DATABASE),
                           batching=BatchingConfig(max_messages=MAX_MESSAGES, max_delay_ms=100,
-                                                  max_inflight=1000))
+                                                  max_inflight=1000, max_writes_in_flight=WRITES))
     return _write_toml(workdir / "ingest.toml", config)
 
 

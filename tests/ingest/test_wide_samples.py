@@ -3,10 +3,13 @@ sampled at different instants stay exact."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from plantstream.analytics import StateModel
 from plantstream.config import Enterprise, Gateway, Line, Machine, PlantConfig, Site
 from plantstream.devstack.services import InfluxD
-from plantstream.ingest.points import batch_lines
+from plantstream.ingest.points import batch_lines, machines_sample_lines
 from plantstream.store.influxql import InfluxQL
 from plantstream.store.samples import count_samples
 from plantstream.store.writer import LineWriter
@@ -60,3 +63,55 @@ def test_signals_sampled_at_different_instants_stay_exact(
     assert count_samples(influxql) == 5  # the missing (None) sample is not written
     assert influxql.scalar('SELECT mean("power_kw") FROM "sample" WHERE "machine" = '
                            "'m1'") == 4.0
+
+
+# Bulk formatting (`_grid_lines`) writes values as msgspec's JSON text; the row-by-row
+# path writes repr(). Both must be the same points, and InfluxDB must read back the
+# very same floats, extremes included.
+EXTREMES = [0.1, -0.0, 1e-05, 1e22, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308,
+            123456789.123456789, 50.0, -7.0]
+_value = st.one_of(st.sampled_from(EXTREMES),
+                   st.floats(allow_nan=False, allow_infinity=False))
+
+
+def _points(lines: list[str]) -> list[tuple[str, dict[str, float], int]]:
+    out = []
+    for line in lines:
+        head, fields, stamp = line.split(" ")
+        out.append((head, {k: float(v) for k, v in
+                           (f.split("=") for f in fields.split(","))}, int(stamp)))
+    return sorted(out, key=repr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), signals=st.integers(1, 4), instants=st.integers(1, 5),
+       machines=st.integers(1, 3))
+def test_bulk_formatting_writes_the_points_of_row_by_row_formatting(
+        data: st.DataObject, signals: int, instants: int, machines: int) -> None:
+    offsets = sorted(data.draw(st.sets(st.integers(0, 999), min_size=instants,
+                                       max_size=instants)))
+    block = [(f"sample,machine=m{m} ",
+              [SignalSamples(signal=f"s{j}", offsets_ms=offsets,
+                             values=data.draw(st.lists(_value, min_size=instants,
+                                                       max_size=instants)))
+               for j in range(signals)]) for m in range(machines)]
+    bulk = machines_sample_lines(block, T0)
+    assert any("=" in line for line in bulk)
+    row_by_row = [f"{prefix}{','.join(f'{s.signal}={s.values[i]!r}' for s in sigs)} "
+                  f"{T0 + off}" for prefix, sigs in block for i, off in enumerate(offsets)]
+    assert _points(bulk) == _points(row_by_row)
+
+
+def test_bulk_formatted_values_read_back_exactly(
+        influxd: InfluxD, database: str, influxql: InfluxQL) -> None:
+    n = len(EXTREMES)
+    offsets = list(range(n))
+    lines = _store(influxd, database, _batch(
+        [SignalSamples(signal="a", offsets_ms=offsets, values=EXTREMES),
+         SignalSamples(signal="b", offsets_ms=offsets, values=EXTREMES[::-1])],
+        [SignalSamples(signal="a", offsets_ms=offsets, values=EXTREMES),
+         SignalSamples(signal="b", offsets_ms=offsets, values=EXTREMES[::-1])]))
+    assert len(lines) == 2 * n  # one grid for both machines
+    rows = influxql.query('SELECT "a", "b" FROM "sample" WHERE "machine" = \'m2\'')[0].values
+    assert rows == [[T0 + i, a, b] for i, (a, b) in
+                    enumerate(zip(EXTREMES, EXTREMES[::-1], strict=True))]
