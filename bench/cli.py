@@ -29,9 +29,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--backlog-samples", type=int, default=5_000_000,
                         help="ingest: samples published before the open-loop run "
                              "(0: no open loop; default 5,000,000)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=_positive, default=1,
                         help="ingest: worker processes in the open-loop run (default 1)")
+    parser.add_argument("--max-messages", type=_positive, default=40,
+                        help="ingest: messages per micro-batch at most, the worker's "
+                             "[batching] max_messages (default 40: 200,000 samples)")
+    parser.add_argument("--writes-in-flight", type=_positive, default=None,
+                        help="ingest: the worker's [batching] max_writes_in_flight "
+                             "(default: the worker's own default)")
     parser.set_defaults(handler=_run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:

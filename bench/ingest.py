@@ -4,8 +4,8 @@ Starts its own Mosquitto and InfluxDB (temporary directories, stopped by PID), t
 measures in the same run, one after the other (never two at once):
 
 1. InfluxDB's own ceiling for the point shape ingest writes: the worker's own lines
-   (`plantstream.ingest.points`) of benchmark batches, formatted before timing, 10
-   messages per request, two writers -> `influx_samples_per_s` (and points/s);
+   (`plantstream.ingest.points`) of benchmark batches, formatted before timing,
+   `--max-messages` messages per request, two writers -> `influx_samples_per_s`;
 2. the naive bridge (`plantstream.bench.naive_bridge`: one message per sample, one
    influxdb-client `Point` and one HTTP request per sample) -> `naive_samples_per_s`;
 3. open loop (`--backlog-samples`, default 5,000,000): a backlog of M samples in
@@ -14,7 +14,8 @@ measures in the same run, one after the other (never two at once):
    (`plantstream.bench.naive_array_bridge`: paho, orjson, f-string wide points, two
    HTTP writers) and the ingest worker(s) start and are timed until every sample is
    stored -> `naive_array_samples_per_s`, `backlog_samples_per_s`, CPU microseconds per
-   sample of ingest and of influxd;
+   sample of ingest and of influxd (influxd's until it is idle again after each: the
+   compactions of what a consumer wrote are its cost, not the next one's);
 4. closed loop (latency): the ingest worker(s) (`--workers`) fed by a load generator in
    another process at the offered rate (10 gateways x 5,000 samples every 100 ms =
    500,000 samples/s; a slot the generator falls behind on, or holds back while more
@@ -23,8 +24,12 @@ measures in the same run, one after the other (never two at once):
    batch seen stored), `p99_latency_s` (batch t_end to the poll that first saw its
    `batch` point; polls every 0.2 s), `lost` (published - stored batches, both loops).
 
-The ingest's micro-batch size is `PLANTSTREAM_BENCH_MAX_MESSAGES` messages (default 10,
-50,000 samples per write).
+Each phase starts once influxd is idle (at most 30 s). The worker runs with its own
+defaults but for `--max-messages` (default 40: 200,000 samples per write while a backlog
+drains; live, the default `max_delay_ms` of 200 ms closes micro-batches first) and
+`--writes-in-flight`. InfluxDB's cost per sample falls with larger writes (more values
+per series and request): with 10 messages per micro-batch ingest stored 0.80-0.87x the
+naive array bridge, with 40 1.0-1.4x (2026-12-01).
 """
 
 from __future__ import annotations
@@ -74,10 +79,9 @@ WINDOW: Final = 200  # published-but-not-stored batches the generator allows (ab
 CEILING_S: Final = 4.0
 NAIVE_S: Final = 4.0
 DRAIN_S: Final = 30.0
+QUIESCE_S: Final = 30.0
 TARGET: Final = 500_000
 BACKLOG_TARGET: Final = 700_000
-MAX_MESSAGES: Final = int(os.environ.get("PLANTSTREAM_BENCH_MAX_MESSAGES", "10"))
-WRITES: Final = int(os.environ.get("PLANTSTREAM_BENCH_WRITES", "4"))
 ROOT: Final = "bench"
 DATABASE: Final = "bench"
 
@@ -94,6 +98,19 @@ def _create(url: str, database: str) -> None:
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _quiesce(pid: int, *, idle_share: float = 0.05, limit_s: float = QUIESCE_S) -> None:
+    """Wait until a process uses less than `idle_share` of a core over half a second
+    (InfluxDB compacts what it was sent after the writes return), at most `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    previous = _cpu_s(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_s(pid)
+        if now - previous < idle_share * 0.5:
+            return
+        previous = now
 
 
 def _stored_samples(influx: InfluxQL, start_ms: int, stop_ms: int | None = None) -> int:
@@ -117,7 +134,7 @@ def influx_ceiling(url: str, shape: LoadShape, seconds: float = CEILING_S, *,
     now = int(time.time() * 1000)
     t0 = now - now % 60_000 - 3_600_000
     bodies: list[tuple[bytes, int, int]] = []
-    for r in range(60):  # distinct points (new timestamps), built before timing
+    for r in range(max(1, 600 // per_request)):  # 600 messages' points, built before timing
         lines: list[str] = []
         samples = 0
         for k in range(per_request):
@@ -248,13 +265,25 @@ def _tree_cpu_s(pid: int) -> float:
     return total
 
 
-def _ingest_config(workdir: Path, broker: Mosquitto, url: str, shape: LoadShape) -> Path:
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The worker settings a run uses (`--max-messages`, `--writes-in-flight`)."""
+
+    max_messages: int = 40
+    writes_in_flight: int = BatchingConfig().max_writes_in_flight
+
+    def batching(self) -> BatchingConfig:
+        return BatchingConfig(max_messages=self.max_messages,
+                              max_inflight=1000, max_writes_in_flight=self.writes_in_flight)
+
+
+def _ingest_config(workdir: Path, broker: Mosquitto, url: str, shape: LoadShape,
+                   tuning: Tuning) -> Path:
     plant_path = _write_toml(workdir / "plant.toml", bench_plant(shape))
     config = IngestConfig(plant=plant_path.name,
                           mqtt=MqttConfig(port=broker.port, topic_root=ROOT),
                           influx=InfluxConfig(url=url, database=DATABASE),
-                          batching=BatchingConfig(max_messages=MAX_MESSAGES, max_delay_ms=100,
-                                                  max_inflight=1000, max_writes_in_flight=WRITES))
+                          batching=tuning.batching())
     return _write_toml(workdir / "ingest.toml", config)
 
 
@@ -294,9 +323,9 @@ class OpenLoop:
 
 
 def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadShape,
-              samples: int, *, workers: int = 1) -> OpenLoop:
+              samples: int, *, workers: int = 1, tuning: Tuning = Tuning()) -> OpenLoop:
     url = influxd.url
-    config = _ingest_config(workdir, broker, url, shape)
+    config = _ingest_config(workdir, broker, url, shape, tuning)
     log_path = workdir / "ingest-open.log"
     # the consumers' persistent sessions exist before the backlog is published
     _stop(_start_ingest(config, log_path, workers=workers)[0])
@@ -310,8 +339,11 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
     _publish_all(broker.port, payloads)
     del payloads
     pids = {"influxd": influxd.pid or 0, "mosquitto": broker.pid or 0}
+    _quiesce(pids["influxd"])
     influxd0 = _cpu_s(pids["influxd"])
     naive = _naive_array(broker, url, prepare=False, expect=total)
+    # influxd's compactions of the bridge's points are the bridge's cost, not ingest's
+    _quiesce(pids["influxd"])
     naive_influxd_us = (_cpu_s(pids["influxd"]) - influxd0) * 1e6 / max(naive["stored"], 1)
     others0 = {name: _cpu_s(pid) for name, pid in pids.items()}
     ingest, started = _start_ingest(config, log_path, workers=workers)
@@ -327,6 +359,7 @@ def open_loop(broker: Mosquitto, influxd: InfluxD, workdir: Path, shape: LoadSha
                     seen, last_new = n, time.monotonic()
             elapsed = last_new - started
             cpu = _tree_cpu_s(ingest.pid) - cpu0
+            _quiesce(pids["influxd"])  # as for the bridge: its compactions included
             others = {name: _cpu_s(pid) - others0[name] for name, pid in pids.items()}
             stored = _stored_samples(influx, t_start, t_end)
     finally:
@@ -368,9 +401,11 @@ class _Poller:
 
 
 def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: float,
-               shape: LoadShape, *, workers: int = 1) -> dict[str, float]:
+               shape: LoadShape, *, workers: int = 1,
+               tuning: Tuning = Tuning()) -> dict[str, float]:
     url = influxd.url
-    config_path = _ingest_config(workdir, broker, url, shape)
+    config_path = _ingest_config(workdir, broker, url, shape, tuning)
+    _quiesce(influxd.pid or 0)  # the phases before are compacted before this one starts
     ingest, _ = _start_ingest(config_path, workdir / "ingest.log", workers=workers)
     ctx = mp.get_context("spawn")
     published = ctx.Value("q", 0)
@@ -425,6 +460,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = float(getattr(args, "seconds", 20.0))
     backlog_samples = int(getattr(args, "backlog_samples", 5_000_000))
     workers = int(getattr(args, "workers", 1))
+    tuning = Tuning(max_messages=int(getattr(args, "max_messages", None) or 40),
+                    writes_in_flight=int(getattr(args, "writes_in_flight", None)
+                                         or BatchingConfig().max_writes_in_flight))
     shape = LoadShape()
     shared = (f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(the machine is shared)")
@@ -437,35 +475,40 @@ def run(args: argparse.Namespace) -> int:
             influxd.start()
             print(f"mosquitto pid {broker.pid} port {broker.port}; "
                   f"influxd pid {influxd.pid} {influxd.url}; {shared}")
-            ceiling, ceiling_points = influx_ceiling(influxd.url, shape)
+            ceiling, ceiling_points = influx_ceiling(influxd.url, shape,
+                                                     per_request=tuning.max_messages)
             print(f"influxdb ceiling: {ceiling:,.0f} samples/s in ingest's point shape "
-                  f"({ceiling_points:,.0f} points/s; lines formatted before timing, 10 "
-                  f"messages per request, 2 writers)", flush=True)
+                  f"({ceiling_points:,.0f} points/s; lines formatted before timing, "
+                  f"{tuning.max_messages} messages per request, 2 writers)", flush=True)
             naive, naive_points = naive_bridge(broker, influxd.url)
             print(f"naive bridge:     {naive:,.0f} samples/s ({naive_points:,} stored; one "
                   f"message, one Point, one HTTP request per sample)", flush=True)
             ol = None
             if backlog_samples > 0:
                 ol = open_loop(broker, influxd, workdir, shape, backlog_samples,
-                               workers=workers)
+                               workers=workers, tuning=tuning)
                 print(f"open loop:        backlog of {ol.samples:,} samples in "
                       f"{ol.messages:,} messages, published before timing", flush=True)
                 print(f"  naive array:    {ol.naive_array_samples_per_s:,.0f} samples/s "
                       f"(CPU us per sample: bridge {ol.naive_array_cpu_us:.2f}, influxd "
-                      f"{ol.naive_array_influxd_us:.2f} (incl. its start); paho, orjson, "
+                      f"{ol.naive_array_influxd_us:.2f} (incl. its compactions); paho, orjson, "
                       "f-string wide points, 2 writers)")
                 print(f"  ingest:         {ol.backlog_samples_per_s:,.0f} samples/s "
                       f"({ol.stored_samples:,} samples, {ol.stored_batches:,} batches in "
-                      f"{ol.seconds:.1f} s; {workers} worker(s); CPU us per sample: ingest "
+                      f"{ol.seconds:.1f} s; {workers} worker(s), micro-batches of up to "
+                      f"{tuning.max_messages} messages, {tuning.writes_in_flight} write(s) "
+                      f"in flight; CPU us per sample: ingest "
                       f"{ol.ingest_us_per_sample:.2f}, influxd {ol.influxd_us_per_sample:.2f}"
-                      f", mosquitto {ol.mosquitto_us_per_sample:.2f}; target "
+                      f" (incl. its compactions), mosquitto "
+                      f"{ol.mosquitto_us_per_sample:.2f}; target "
                       f"{BACKLOG_TARGET:,}; {shared})", flush=True)
             offered = shape.gateways * shape.samples_per_batch * 1000 // shape.interval_ms
             print(f"closed loop: {shape.gateways} gateways x {shape.machines} machines x "
                   f"{shape.signals} signals x {shape.samples} samples every "
                   f"{shape.interval_ms} ms ({shape.samples_per_batch:,} samples per message; "
                   f"offered {offered:,} samples/s), {seconds:.0f} s", flush=True)
-            r = ingest_run(broker, influxd, workdir, seconds, shape, workers=workers)
+            r = ingest_run(broker, influxd, workdir, seconds, shape, workers=workers,
+                           tuning=tuning)
         finally:
             influxd.stop()
             broker.stop()

@@ -31,7 +31,7 @@ from plantstream.analytics.records import (
 )
 from plantstream.analytics.state_model import StateModel
 from plantstream.config import PlantConfig
-from plantstream.wire import Batch, MachineInterval
+from plantstream.wire import Batch, MachineInterval, StateChange
 
 __all__ = [
     "EnergyComponent",
@@ -41,6 +41,7 @@ __all__ = [
     "TimeComponents",
     "batch_components",
     "batches_components",
+    "warm_up",
 ]
 
 
@@ -108,6 +109,24 @@ def batches_components(batches: Sequence[Batch], plant: PlantConfig,
             rows.append(_machine_components(b, m, tc, plant, coefficients))
         out.append(rows)
     return out
+
+
+def warm_up(plant: PlantConfig, coefficients: CoefficientTable, *,
+            model: StateModel | None = None, calendar: ShiftCalendar | None = None) -> None:
+    """Compute the components of one small made-up batch, so that the numba kernels are
+    loaded (from numba's cache, or compiled) before the first real message waits on
+    them: that took 1-2 s, the worst latency of a freshly started worker."""
+    if not plant.machines or not plant.states:
+        return
+    machine = plant.machines[0]
+    site = next((g.site for g in plant.gateways if g.id == machine.gateway), "warm-up")
+    t0 = 1_700_000_000_000
+    code = plant.states[0].code
+    batch = Batch(v=1, site=site, gateway=machine.gateway, seq=0, t_start_ms=t0,
+                  t_end_ms=t0 + 1000, machines=[MachineInterval(
+                      machine=machine.id, state_at_start=code,
+                      changes=[StateChange(t_ms=t0 + 500, state=code)])])
+    batch_components(batch, plant, coefficients, model=model, calendar=calendar)
 
 
 _MODELS: dict[int, tuple[PlantConfig, StateModel]] = {}

@@ -38,7 +38,7 @@ from paho.mqtt.properties import Properties
 from plantstream.analytics import ShiftCalendar, StateModel, load_coefficients
 from plantstream.config import PlantConfig
 from plantstream.errors import StoreError, WireError
-from plantstream.ingest.components import batch_components
+from plantstream.ingest.components import batch_components, warm_up
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.conflicts import BatchKey, ConflictCheck, batch_key, content_hash
 from plantstream.ingest.decode import ID, decode_message
@@ -189,6 +189,7 @@ class IngestWorker:
                 for f in (self.topics.all_batches, self.topics.all_health)]
 
     async def __aenter__(self) -> Self:
+        warm_up(self.plant, self.coefficients, model=self.model, calendar=self.calendar)
         await self.sink.ensure_database()
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()

@@ -17,6 +17,7 @@ from plantstream.wire import (
     MeterDelta,
     SignalSamples,
     StateChange,
+    check_batch,
     decode_batch,
     encode,
     json_schema,
@@ -82,6 +83,40 @@ def test_change_outside_interval_and_future_batches_are_rejected() -> None:
         decode_batch(encode(msgspec.structs.replace(bad, machines=[moved])))
     with pytest.raises(WireError, match="future_timestamp"):
         decode_batch(encode(bad), max_future_ms=1000, now_ms=T0 - 3_600_000)
+
+
+@pytest.mark.parametrize(("signal", "reason"), [
+    (SignalSamples(signal="bad", offsets_ms=[0, 1], values=[1.0]), "sample_arrays_differ"),
+    (SignalSamples(signal="bad", offsets_ms=[0, 10_000], values=[1.0, 2.0]),
+     "sample_outside_interval"),
+    (SignalSamples(signal="bad", offsets_ms=[0, 1], values=[0.0, float("nan")]), "nan_value"),
+    (SignalSamples(signal="bad", offsets_ms=[5], values=[float("-inf")]), "nan_value"),
+])
+def test_sample_faults_name_the_machine_and_signal(signal: SignalSamples, reason: str) -> None:
+    """A batch made in code (JSON cannot carry NaN): every signal is checked, also one
+    of a later machine behind good ones, and the reason names it."""
+    good = _batch().machines[0]
+    second = msgspec.structs.replace(good, machine="m2", samples=[*good.samples, signal])
+    with pytest.raises(WireError) as info:
+        check_batch(_batch(machines=[good, second]))
+    assert info.value.reason == reason
+    assert "m2/bad" in info.value.detail
+    check_batch(_batch(machines=[good, msgspec.structs.replace(good, machine="m2")]))
+
+
+@pytest.mark.parametrize("name", ["a\nb", "a b", "", "x" * 65, "a,b", "a=b", "温度", "a\\",
+                                  "ok\n"])
+def test_a_signal_name_that_is_no_id_is_rejected(name: str) -> None:
+    """Signal names become line-protocol field keys: nothing but an id gets through
+    (checked for all names of a batch in one pass, also a name hiding a newline)."""
+    good = _batch().machines[0]
+    bad = SignalSamples(signal=name, offsets_ms=[0], values=[1.0])
+    second = msgspec.structs.replace(good, machine="m2", samples=[*good.samples, bad])
+    with pytest.raises(WireError) as info:
+        decode_batch(encode(_batch(machines=[good, second])))
+    assert info.value.reason == "invalid_field"
+    schema = json_schema()["$defs"]["SignalSamples"]["properties"]["signal"]  # type: ignore[index]
+    assert schema["pattern"] == "^[A-Za-z0-9_.\\-]+$" and schema["maxLength"] == 64
 
 
 def test_topic_layout_puts_site_and_gateway_in_the_path() -> None:

@@ -4,6 +4,9 @@ on random batches; the vectorised batches_components gives the same result."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -121,3 +124,20 @@ def test_unknown_machine_is_an_error() -> None:
                   machines=[MachineInterval(machine="ghost", state_at_start=10000)])
     with pytest.raises(KeyError):
         batch_components(batch, plant(), COEFFICIENTS)
+
+
+def test_warm_up_loads_the_kernel_before_the_first_batch() -> None:
+    """A fresh worker process has the time-element kernel ready before its first
+    message (loading it took 1-2 s of that message's latency), also with a calendar."""
+    script = (
+        "from plantstream.analytics import _kernels as K, load_coefficients\n"
+        "from plantstream.analytics.calendar import Shift, ShiftCalendar\n"
+        "from plantstream.ingest.components import warm_up\n"
+        "from tests.ingest.test_components import plant\n"
+        "before = len(K.time_elements.signatures)\n"
+        "calendar = ShiftCalendar(shifts=[Shift(name='day', start='08:00', end='20:00')])\n"
+        "warm_up(plant(), load_coefficients(), calendar=calendar)\n"
+        "print(before, len(K.time_elements.signatures))\n")
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["0", "1"]
