@@ -142,9 +142,13 @@ async def _generate(port: int, root: str, shape: LoadShape, seconds: float, wind
 
 
 def generate_batches(port: int, root: str, shape: LoadShape, seconds: float, window: int,
-                     published: Synchronized[int], stored: Synchronized[int]) -> None:
-    """Process entry point: publish batches for `seconds`."""
+                     published: Synchronized[int], stored: Synchronized[int],
+                     cpu_s: Synchronized[float] | None = None) -> None:
+    """Process entry point: publish batches for `seconds`; its CPU seconds to `cpu_s`
+    (the generator shares the machine with what it measures)."""
     asyncio.run(_generate(port, root, shape, seconds, window, published, stored))
+    if cpu_s is not None:
+        cpu_s.value = time.process_time()
 
 
 async def _naive(port: int, topic: str, seconds: float, published: Synchronized[int]) -> None:

@@ -410,9 +410,11 @@ def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: floa
     ctx = mp.get_context("spawn")
     published = ctx.Value("q", 0)
     stored = ctx.Value("q", 0)
+    load_cpu = ctx.Value("d", 0.0)
     since_ms = int(time.time() * 1000) - 1000
     load = ctx.Process(target=generate_batches,
-                       args=(broker.port, ROOT, shape, seconds, WINDOW, published, stored))
+                       args=(broker.port, ROOT, shape, seconds, WINDOW, published, stored,
+                             load_cpu))
     try:
         with InfluxQL(url=url, database=DATABASE) as influx:
             poller = _Poller(influx, since_ms)
@@ -450,7 +452,8 @@ def ingest_run(broker: Mosquitto, influxd: InfluxD, workdir: Path, seconds: floa
             "published": float(published.value), "stored_batches": float(len(poller.seen)),
             "lost": float(published.value - len(poller.seen)), "samples": float(samples),
             "seconds": elapsed, "ingest_cpu_s": cpu,
-            "influxd_cpu_s": others_cpu["influxd"], "mosquitto_cpu_s": others_cpu["mosquitto"]}
+            "influxd_cpu_s": others_cpu["influxd"], "mosquitto_cpu_s": others_cpu["mosquitto"],
+            "load_cpu_s": load_cpu.value}
 
 
 # --------------------------------------------------------------------------- entry
@@ -519,7 +522,8 @@ def run(args: argparse.Namespace) -> int:
           f" latency p50 {r['p50_latency_s']:.2f} s p99 {r['p99_latency_s']:.2f} s; "
           f"cores used: ingest {r['ingest_cpu_s'] / max(r['seconds'], 1e-9):.2f}, influxd "
           f"{r['influxd_cpu_s'] / max(r['seconds'], 1e-9):.2f}, mosquitto "
-          f"{r['mosquitto_cpu_s'] / max(r['seconds'], 1e-9):.2f}; {shared}")
+          f"{r['mosquitto_cpu_s'] / max(r['seconds'], 1e-9):.2f}, load generator "
+          f"{r['load_cpu_s'] / max(r['seconds'], 1e-9):.2f}; {shared}")
     backlog_sps = ol.backlog_samples_per_s if ol else float("nan")
     naive_array = ol.naive_array_samples_per_s if ol else float("nan")
     lost = r["lost"] + ((ol.messages - ol.stored_batches) if ol else 0)

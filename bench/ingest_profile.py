@@ -32,6 +32,7 @@ from plantstream.ingest.conflicts import content_hash
 from plantstream.ingest.decode import decode_message
 from plantstream.ingest.plausibility import Plausibility, check_components
 from plantstream.ingest.points import batch_lines, component_lines
+from plantstream.ingest.worker import tune_gc
 from plantstream.store.writer import LineWriter
 from plantstream.topics import Topics
 from plantstream.wire import Batch, encode
@@ -47,7 +48,7 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     return out, time.process_time() - t0
 
 
-def profile(batches: int = 200, *, write: bool = True,
+def profile(batches: int = 200, *, write: bool = True, per_write: int = 40,
             writer: Callable[[list[bytes]], None] | None = None) -> dict[str, float]:
     """Seconds per stage for `batches` benchmark messages, and the samples they hold."""
     shape = LoadShape()
@@ -92,9 +93,9 @@ def profile(batches: int = 200, *, write: bool = True,
 
     def fmt() -> list[bytes]:
         bodies = []
-        for i in range(0, len(decoded), 10):  # the benchmark's micro-batch: 10 messages
+        for i in range(0, len(decoded), per_write):  # the benchmark's micro-batch
             lines: list[str] = []
-            for j in range(i, min(i + 10, len(decoded))):
+            for j in range(i, min(i + per_write, len(decoded))):
                 lines += comp_lines[j]
                 lines += batch_lines(decoded[j], plant, model, received_ms=now,
                                      content=contents[j])
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ingest_profile")
     parser.add_argument("--batches", type=int, default=200)
     args = parser.parse_args(argv)
+    tune_gc()  # as a worker process does: else collections are billed to decoding
     with tempfile.TemporaryDirectory(prefix="plantstream-profile-") as tmp:
         influxd = InfluxD(data_dir=Path(tmp) / "influxd")
         influxd.start()
