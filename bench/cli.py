@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 
 __all__ = ["BENCHMARKS", "register"]
 
@@ -31,10 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "(0: no open loop; default 5,000,000)")
     parser.add_argument("--workers", type=_positive, default=1,
                         help="ingest: worker processes in the open-loop run (default 1)")
-    parser.add_argument("--max-messages", type=_positive, default=40,
+    parser.add_argument("--max-messages", type=_positive_up_to(10_000), default=40,
                         help="ingest: messages per micro-batch at most, the worker's "
                              "[batching] max_messages (default 40: 200,000 samples)")
-    parser.add_argument("--writes-in-flight", type=_positive, default=None,
+    parser.add_argument("--writes-in-flight", type=_positive_up_to(64), default=None,
                         help="ingest: the worker's [batching] max_writes_in_flight "
                              "(default: the worker's own default)")
     parser.set_defaults(handler=_run)
@@ -48,6 +49,16 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
+
+
+def _positive_up_to(limit: int) -> Callable[[str], int]:
+    """The worker's own bound for the setting (plantstream.ingest.config)."""
+    def parse(text: str) -> int:
+        value = _positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}, not {value}")
+        return value
+    return parse
 
 
 def _run(args: argparse.Namespace) -> int:

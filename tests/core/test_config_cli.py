@@ -78,6 +78,10 @@ def test_cli_rejects_wrong_arguments_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2 and "file not found" in result.stderr
     result = _cli("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+    result = _cli("bench", "ingest", "--max-messages", "20000")  # the worker's own bound
+    assert result.returncode == 2 and "must be at most 10000" in result.stderr
+    result = _cli("bench", "ingest", "--workers", "0")
+    assert result.returncode == 2 and "must be 1 or more" in result.stderr
 
 
 def test_edge_check_reports_an_unreachable_broker(tmp_path: Path) -> None:
