@@ -463,9 +463,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = float(getattr(args, "seconds", 20.0))
     backlog_samples = int(getattr(args, "backlog_samples", 5_000_000))
     workers = int(getattr(args, "workers", 1))
-    tuning = Tuning(max_messages=int(getattr(args, "max_messages", None) or 40),
-                    writes_in_flight=int(getattr(args, "writes_in_flight", None)
-                                         or BatchingConfig().max_writes_in_flight))
+    tuning = Tuning(**{name: int(value) for name in ("max_messages", "writes_in_flight")
+                       if (value := getattr(args, name, None)) is not None})
     shape = LoadShape()
     shared = (f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(the machine is shared)")

@@ -28,6 +28,8 @@ from plantstream.errors import WireError
 
 __all__ = [
     "FORMAT_VERSION",
+    "ID",
+    "ID_PATTERN",
     "INT64_MAX",
     "Batch",
     "CounterDelta",
@@ -49,15 +51,17 @@ INT64_MAX: Final = 2**63 - 1  # the largest integer line protocol and InfluxDB s
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]  # up to 2100-01-01
 OffsetMs = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+_ID_CHAR = r"[A-Za-z0-9_.\-]"
+ID_PATTERN: Final = f"^{_ID_CHAR}+$"  # with min_length 1, max_length 64
+ID: Final = re.compile(f"{_ID_CHAR}{{1,64}}")  # `Id`, for checks outside a decode
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ID_PATTERN)]
 # A signal name is an `Id` too (the schema says so), checked by `check_batch` in one
 # regular-expression pass over all names of a batch: msgspec's per-string pattern check
 # was 30 % of decoding a batch of 500 signals. Names become line-protocol field keys,
 # so no batch passes `decode_batch` without this check.
 SignalName = Annotated[str, msgspec.Meta(extra_json_schema={
-    "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_.\-]+$"})]
-_SIGNAL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_SIGNAL_NAMES = re.compile(r"[A-Za-z0-9_.\-]{1,64}(?:\n[A-Za-z0-9_.\-]{1,64})*")
+    "minLength": 1, "maxLength": 64, "pattern": ID_PATTERN})]
+_SIGNAL_NAMES = re.compile(f"{ID.pattern}(?:\n{ID.pattern})*")  # newline-separated
 # Finite and non-negative: NaN and infinities fail `ge`, so a meter can never send them.
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0.0)]
 
@@ -258,7 +262,7 @@ def check_batch(batch: Batch, *, topic: str = "", max_future_ms: int | None = No
     names = "\n".join(map(_SIGNAL, signals))  # a newline inside a name adds one: counted
     if signals and not (_SIGNAL_NAMES.fullmatch(names)
                         and names.count("\n") == len(signals) - 1):
-        bad = next(s for s in signals if not _SIGNAL_NAME.fullmatch(s.signal))
+        bad = next(s for s in signals if not ID.fullmatch(s.signal))
         raise fail("invalid_field", f"signal name {bad.signal[:80]!r} is not an id "
                                     "(1-64 of A-Z a-z 0-9 _ . -)")
     if not _samples_fit(signals, t1 - t0):  # find the first bad signal, for the reason

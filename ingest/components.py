@@ -119,10 +119,9 @@ def warm_up(plant: PlantConfig, coefficients: CoefficientTable, *,
     if not plant.machines or not plant.states:
         return
     machine = plant.machines[0]
-    site = next((g.site for g in plant.gateways if g.id == machine.gateway), "warm-up")
     t0 = 1_700_000_000_000
     code = plant.states[0].code
-    batch = Batch(v=1, site=site, gateway=machine.gateway, seq=0, t_start_ms=t0,
+    batch = Batch(v=1, site="warm-up", gateway=machine.gateway, seq=0, t_start_ms=t0,
                   t_end_ms=t0 + 1000, machines=[MachineInterval(
                       machine=machine.id, state_at_start=code,
                       changes=[StateChange(t_ms=t0 + 500, state=code)])])

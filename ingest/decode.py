@@ -7,18 +7,16 @@ that need the asset registry (gateway on its own topic, known machines) are here
 
 from __future__ import annotations
 
-import re
 import zlib
 
 from plantstream.config import PlantConfig
 from plantstream.errors import WireError
 from plantstream.topics import Topics
-from plantstream.wire import Batch, decode_batch
+from plantstream.wire import ID, Batch, decode_batch
 
-__all__ = ["GZIP_MAGIC", "ID", "decode_message"]
+__all__ = ["GZIP_MAGIC", "decode_message"]
 
 GZIP_MAGIC = b"\x1f\x8b"
-ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # `plantstream.wire.Id`: site and gateway ids
 
 
 def _gunzip(payload: bytes, *, limit: int, topic: str, gateway: str) -> bytes:

@@ -92,14 +92,18 @@ def correction_lines(corrections: Iterable[StopCorrection]) -> list[str]:
 
 
 def batch_lines(batch: Batch, plant: PlantConfig, model: StateModel, *, received_ms: int,
-                raw_samples: bool = True, content: str | None = None) -> list[str]:
+                raw_samples: bool = True, content: str | None = None,
+                samples: int | None = None) -> list[str]:
     """The `batch`, `state` and (optionally) `sample` points of one batch; `content` is
-    the batch's content hash (plantstream.ingest.conflicts)."""
+    the batch's content hash (plantstream.ingest.conflicts), `samples` its
+    `sample_count` when the caller has counted already (a pass over every signal)."""
     site = batch.site
+    if samples is None:
+        samples = batch.sample_count
     t0 = batch.t_start_ms
     hashed = "" if content is None else f"content={escape_string(content)},"
     out = [f"batch,site={site},gateway={batch.gateway} {hashed}seq={batch.seq}i,"
-           f"machines={len(batch.machines)}i,samples={batch.sample_count}i,"
+           f"machines={len(batch.machines)}i,samples={samples}i,"
            f"backlog={'true' if batch.backlog else 'false'},t_end={batch.t_end_ms}i,"
            f"lag_s={_num((received_ms - batch.t_end_ms) / 1000.0)} {t0}"]
     sampled: list[tuple[str, Sequence[SignalSamples]]] = []

@@ -41,7 +41,7 @@ from plantstream.errors import StoreError, WireError
 from plantstream.ingest.components import batch_components, warm_up
 from plantstream.ingest.config import IngestConfig
 from plantstream.ingest.conflicts import BatchKey, ConflictCheck, batch_key, content_hash
-from plantstream.ingest.decode import ID, decode_message
+from plantstream.ingest.decode import decode_message
 from plantstream.ingest.plausibility import Plausibility, check_components
 from plantstream.ingest.points import (
     batch_lines,
@@ -57,7 +57,7 @@ from plantstream.mqtt import mqtt_client
 from plantstream.store.lineprotocol import escape_string
 from plantstream.store.sinks import build_sink
 from plantstream.topics import Topics
-from plantstream.wire import Batch, Health
+from plantstream.wire import ID, Batch, Health
 
 __all__ = ["IngestStats", "IngestWorker", "tune_gc"]
 
@@ -93,6 +93,7 @@ class _Item:
     payload: bytes
     batch: Batch | None = None
     content: str | None = None
+    samples: int = 0  # the batch's sample_count, counted once
     lines: list[str] = field(default_factory=list)
     error: WireError | None = None
 
@@ -381,7 +382,7 @@ class IngestWorker:
         stored = [i.batch for i in items if i.error is None and i.batch is not None]
         self.stats.messages += len(mb.messages)
         self.stats.batches += len(stored)
-        self.stats.samples += sum(b.sample_count for b in stored)
+        self.stats.samples += sum(i.samples for i in items if i.error is None)
         self.stats.points += sum(len(i.lines) for i in items if i.error is None)
         self.stats.dead_letters += len(dead)
         if stored:
@@ -446,9 +447,10 @@ class IngestWorker:
             if corrections:
                 item.lines += correction_lines(corrections)
                 item.lines += dirty_minute_lines(batch, (c.t_ms for c in corrections), now_ms)
+            item.samples = batch.sample_count
             item.lines += batch_lines(batch, self.plant, self.model, received_ms=now_ms,
                                       raw_samples=self.config.write_raw_samples,
-                                      content=item.content)
+                                      content=item.content, samples=item.samples)
             # a late batch marks its windows for the rollup job to recompute
             item.lines += dirty_lines(batch, self.plant, now_ms,
                                       late_after_s=self.config.rollup.late_after_s)
